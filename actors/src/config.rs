@@ -1,0 +1,307 @@
+//! Tracker parameters ([`TrackerConfig`]) with the defaults of DESIGN.md §2, and their
+//! validation: impossible values are refused with a typed error that names the setting.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Longest accepted collaboration prefix, in bytes.
+pub const MAX_PREFIX_LEN: usize = 200;
+
+/// Parameters of one progress tracker. All periods are in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackerConfig {
+    /// Collaboration name; the DHT key is `"{prefix}_progress"`.
+    pub prefix: String,
+    /// Samples the whole swarm accumulates per epoch.
+    pub target_batch_size: u64,
+    /// A client reports progress but does not drive the global epoch.
+    pub client_mode: bool,
+    /// Never read the swarm more often than this.
+    pub min_refresh_period: f64,
+    /// Never read the swarm less often than this.
+    pub max_refresh_period: f64,
+    /// How often to read the swarm when no peers are known.
+    pub default_refresh_period: f64,
+    /// Assume this many peers may join between epochs.
+    pub expected_drift_peers: f64,
+    /// Assume this fraction of the swarm may join or leave between epochs.
+    pub expected_drift_rate: f64,
+    /// Smoothing factor of the performance EMA, in (0, 1].
+    pub performance_ema_alpha: f64,
+    /// Lifetime of a published entry; entries are republished every half of it.
+    pub metadata_expiration: f64,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "swarm-progress".to_owned(),
+            target_batch_size: 4096,
+            client_mode: false,
+            min_refresh_period: 0.5,
+            max_refresh_period: 10.0,
+            default_refresh_period: 3.0,
+            expected_drift_peers: 3.0,
+            expected_drift_rate: 0.2,
+            performance_ema_alpha: 0.1,
+            metadata_expiration: 60.0,
+        }
+    }
+}
+
+/// An impossible tracker setting.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ConfigError {
+    /// The prefix is empty.
+    #[error("tracker.prefix: must not be empty")]
+    EmptyPrefix,
+    /// The prefix is too long or has characters that do not belong in a DHT key.
+    #[error(
+        "tracker.prefix: must be at most {MAX_PREFIX_LEN} bytes of printable non-space characters"
+    )]
+    BadPrefix,
+    /// `target_batch_size` is zero.
+    #[error("tracker.target_batch_size: must be at least 1")]
+    ZeroTargetBatchSize,
+    /// A period is zero, negative or not finite.
+    #[error("tracker.{setting}: must be a finite number of seconds > 0, got {value}")]
+    NonPositivePeriod {
+        /// The setting.
+        setting: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// `min_refresh_period > max_refresh_period`.
+    #[error(
+        "tracker.min_refresh_period ({min}) must not exceed tracker.max_refresh_period ({max})"
+    )]
+    RefreshPeriodsOutOfOrder {
+        /// `min_refresh_period`.
+        min: f64,
+        /// `max_refresh_period`.
+        max: f64,
+    },
+    /// A drift parameter is negative or not finite.
+    #[error("tracker.{setting}: must be finite and >= 0, got {value}")]
+    NegativeDrift {
+        /// The setting.
+        setting: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// `performance_ema_alpha` outside (0, 1].
+    #[error("tracker.performance_ema_alpha: must be in (0, 1], got {0}")]
+    AlphaOutOfRange(f64),
+    /// `metadata_expiration` is zero, negative or not finite.
+    #[error("tracker.metadata_expiration: must be a finite number of seconds > 0, got {0}")]
+    NonPositiveExpiration(f64),
+}
+
+impl ConfigError {
+    /// The name of the setting at fault (`tracker.<name>`), for messages and exit codes.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            ConfigError::EmptyPrefix | ConfigError::BadPrefix => "prefix",
+            ConfigError::ZeroTargetBatchSize => "target_batch_size",
+            ConfigError::NonPositivePeriod { setting, .. }
+            | ConfigError::NegativeDrift { setting, .. } => setting,
+            ConfigError::RefreshPeriodsOutOfOrder { .. } => "min_refresh_period",
+            ConfigError::AlphaOutOfRange(_) => "performance_ema_alpha",
+            ConfigError::NonPositiveExpiration(_) => "metadata_expiration",
+        }
+    }
+}
+
+impl TrackerConfig {
+    /// Checks every setting; returns the first impossible one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.prefix.is_empty() {
+            return Err(ConfigError::EmptyPrefix);
+        }
+        if self.prefix.len() > MAX_PREFIX_LEN
+            || self
+                .prefix
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(ConfigError::BadPrefix);
+        }
+        if self.target_batch_size == 0 {
+            return Err(ConfigError::ZeroTargetBatchSize);
+        }
+        for (setting, value) in [
+            ("min_refresh_period", self.min_refresh_period),
+            ("max_refresh_period", self.max_refresh_period),
+            ("default_refresh_period", self.default_refresh_period),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(ConfigError::NonPositivePeriod { setting, value });
+            }
+        }
+        if self.min_refresh_period > self.max_refresh_period {
+            return Err(ConfigError::RefreshPeriodsOutOfOrder {
+                min: self.min_refresh_period,
+                max: self.max_refresh_period,
+            });
+        }
+        for (setting, value) in [
+            ("expected_drift_peers", self.expected_drift_peers),
+            ("expected_drift_rate", self.expected_drift_rate),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(ConfigError::NegativeDrift { setting, value });
+            }
+        }
+        let alpha = self.performance_ema_alpha;
+        if !(alpha > 0.0 && alpha <= 1.0) {
+            return Err(ConfigError::AlphaOutOfRange(alpha));
+        }
+        if !(self.metadata_expiration.is_finite() && self.metadata_expiration > 0.0) {
+            return Err(ConfigError::NonPositiveExpiration(self.metadata_expiration));
+        }
+        Ok(())
+    }
+
+    /// The DHT key of this collaboration's progress record.
+    pub fn progress_key(&self) -> String {
+        format!("{}_progress", self.prefix)
+    }
+
+    /// How often the Reporter republishes even without new reports.
+    pub fn republish_period(&self) -> f64 {
+        self.metadata_expiration / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(f: impl FnOnce(&mut TrackerConfig)) -> Result<(), ConfigError> {
+        let mut config = TrackerConfig::default();
+        f(&mut config);
+        config.validate()
+    }
+
+    #[test]
+    fn defaults_are_hiveminds_and_valid() {
+        let c = TrackerConfig::default();
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(
+            (
+                c.min_refresh_period,
+                c.max_refresh_period,
+                c.default_refresh_period
+            ),
+            (0.5, 10.0, 3.0)
+        );
+        assert_eq!((c.expected_drift_peers, c.expected_drift_rate), (3.0, 0.2));
+        assert_eq!(
+            (c.performance_ema_alpha, c.metadata_expiration),
+            (0.1, 60.0)
+        );
+        assert_eq!(c.progress_key(), "swarm-progress_progress");
+        assert_eq!(c.republish_period(), 30.0);
+    }
+
+    #[test]
+    fn each_impossible_value_has_its_own_error() {
+        assert_eq!(with(|c| c.prefix.clear()), Err(ConfigError::EmptyPrefix));
+        assert_eq!(
+            with(|c| c.prefix = "a b".into()),
+            Err(ConfigError::BadPrefix)
+        );
+        assert_eq!(
+            with(|c| c.prefix = "x".repeat(MAX_PREFIX_LEN + 1)),
+            Err(ConfigError::BadPrefix)
+        );
+        assert_eq!(
+            with(|c| c.target_batch_size = 0),
+            Err(ConfigError::ZeroTargetBatchSize)
+        );
+        assert_eq!(
+            with(|c| c.min_refresh_period = 0.0),
+            Err(ConfigError::NonPositivePeriod {
+                setting: "min_refresh_period",
+                value: 0.0
+            })
+        );
+        assert_eq!(
+            with(|c| c.max_refresh_period = f64::INFINITY),
+            Err(ConfigError::NonPositivePeriod {
+                setting: "max_refresh_period",
+                value: f64::INFINITY
+            })
+        );
+        assert_eq!(
+            with(|c| c.default_refresh_period = -1.0),
+            Err(ConfigError::NonPositivePeriod {
+                setting: "default_refresh_period",
+                value: -1.0
+            })
+        );
+        assert_eq!(
+            with(|c| c.min_refresh_period = 11.0),
+            Err(ConfigError::RefreshPeriodsOutOfOrder {
+                min: 11.0,
+                max: 10.0
+            })
+        );
+        assert_eq!(
+            with(|c| c.expected_drift_peers = -1.0),
+            Err(ConfigError::NegativeDrift {
+                setting: "expected_drift_peers",
+                value: -1.0
+            })
+        );
+        assert!(matches!(
+            with(|c| c.expected_drift_rate = f64::NAN),
+            Err(ConfigError::NegativeDrift {
+                setting: "expected_drift_rate",
+                ..
+            })
+        ));
+        assert_eq!(
+            with(|c| c.performance_ema_alpha = 0.0),
+            Err(ConfigError::AlphaOutOfRange(0.0))
+        );
+        assert_eq!(
+            with(|c| c.performance_ema_alpha = 1.5),
+            Err(ConfigError::AlphaOutOfRange(1.5))
+        );
+        assert!(matches!(
+            with(|c| c.performance_ema_alpha = f64::NAN),
+            Err(ConfigError::AlphaOutOfRange(_))
+        ));
+        assert_eq!(
+            with(|c| c.metadata_expiration = 0.0),
+            Err(ConfigError::NonPositiveExpiration(0.0))
+        );
+        assert_eq!(
+            with(|c| c.metadata_expiration = -60.0),
+            Err(ConfigError::NonPositiveExpiration(-60.0))
+        );
+    }
+
+    #[test]
+    fn boundary_values_are_accepted() {
+        assert_eq!(with(|c| c.performance_ema_alpha = 1.0), Ok(()));
+        assert_eq!(
+            with(|c| c.min_refresh_period = c.max_refresh_period),
+            Ok(())
+        );
+        assert_eq!(with(|c| c.expected_drift_peers = 0.0), Ok(()));
+        assert_eq!(with(|c| c.target_batch_size = 1), Ok(()));
+    }
+
+    #[test]
+    fn errors_name_their_setting() {
+        let err = with(|c| c.performance_ema_alpha = 2.0).unwrap_err();
+        assert_eq!(err.setting(), "performance_ema_alpha");
+        assert!(err.to_string().contains("tracker.performance_ema_alpha"));
+        let err = with(|c| c.default_refresh_period = 0.0).unwrap_err();
+        assert_eq!(err.setting(), "default_refresh_period");
+        assert!(err.to_string().contains("tracker.default_refresh_period"));
+    }
+}

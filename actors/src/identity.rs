@@ -1,0 +1,307 @@
+//! Peer identity: the Ed25519 key pair (ring) that signs progress entries, and [`PeerKey`], its
+//! public half, which is the entry's subkey in the progress record.
+//!
+//! The same key is the peer's libp2p identity, so [`PeerKey::peer_id`] computes the libp2p peer
+//! id (`12D3KooW…`) of the key without depending on libp2p: base58 of the identity multihash of
+//! the protobuf-encoded public key.
+//!
+//! Keys are stored as PKCS#8 documents (v2 as ring writes them; v1 is accepted on load), in files
+//! created with mode 0600.
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ring::rand::SystemRandom;
+use ring::signature::{self, Ed25519KeyPair, KeyPair};
+use thiserror::Error;
+
+/// Length of an Ed25519 public key.
+pub const PUBLIC_KEY_LEN: usize = 32;
+/// Length of an Ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// An Ed25519 public key: a peer's subkey in the progress record.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerKey([u8; PUBLIC_KEY_LEN]);
+
+impl PeerKey {
+    /// Wraps raw public key bytes.
+    pub const fn from_bytes(bytes: [u8; PUBLIC_KEY_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw public key bytes.
+    pub fn as_bytes(&self) -> &[u8; PUBLIC_KEY_LEN] {
+        &self.0
+    }
+
+    /// The libp2p peer id of this key, base58 (`12D3KooW…`).
+    pub fn peer_id(&self) -> String {
+        // Identity multihash (code 0x00, length 36) of the protobuf `PublicKey`
+        // { Type = Ed25519 (field 1, varint 1), Data = key (field 2, 32 bytes) }.
+        let mut bytes = Vec::with_capacity(2 + 4 + PUBLIC_KEY_LEN);
+        bytes.extend_from_slice(&[0x00, 0x24, 0x08, 0x01, 0x12, 0x20]);
+        bytes.extend_from_slice(&self.0);
+        bs58::encode(bytes).into_string()
+    }
+
+    /// Verifies an Ed25519 signature of `message` by this key.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        signature::UnparsedPublicKey::new(&signature::ED25519, &self.0)
+            .verify(message, signature)
+            .is_ok()
+    }
+}
+
+impl fmt::Debug for PeerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerKey({})", self.peer_id())
+    }
+}
+
+impl fmt::Display for PeerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.peer_id())
+    }
+}
+
+/// Why an identity could not be created, read or written.
+#[derive(Debug, Error)]
+pub enum IdentityError {
+    /// The system random generator failed.
+    #[error("could not generate an Ed25519 key")]
+    Generate,
+    /// The bytes are not an Ed25519 PKCS#8 document.
+    #[error("not an Ed25519 PKCS#8 key: {0}")]
+    InvalidKey(String),
+    /// Reading or writing the key file failed.
+    #[error("identity file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// DER prefix of an Ed25519 PKCS#8 v1 document (RFC 8410); the 32-byte seed follows.
+const PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+/// DER prefix of an Ed25519 PKCS#8 v2 document as ring writes it; seed, then the public key.
+const PKCS8_V2_PREFIX: [u8; 16] = [
+    0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// A peer's signing identity: an Ed25519 key pair and its PKCS#8 document.
+pub struct Identity {
+    keypair: Ed25519KeyPair,
+    pkcs8: Vec<u8>,
+    public: PeerKey,
+}
+
+impl Identity {
+    /// A fresh random identity.
+    pub fn generate() -> Result<Self, IdentityError> {
+        let document = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .map_err(|_| IdentityError::Generate)?;
+        Self::from_pkcs8(document.as_ref())
+    }
+
+    /// An identity from a PKCS#8 document (v2 as ring writes it, or v1).
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, IdentityError> {
+        let keypair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+            .map_err(|e| IdentityError::InvalidKey(e.to_string()))?;
+        let mut public = [0u8; PUBLIC_KEY_LEN];
+        public.copy_from_slice(keypair.public_key().as_ref());
+        let identity = Self {
+            keypair,
+            pkcs8: pkcs8.to_vec(),
+            public: PeerKey(public),
+        };
+        if identity.secret_seed().is_none() {
+            return Err(IdentityError::InvalidKey(
+                "unsupported PKCS#8 layout (expected RFC 8410 Ed25519)".into(),
+            ));
+        }
+        Ok(identity)
+    }
+
+    /// The PKCS#8 document of this identity.
+    pub fn to_pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// The 32-byte Ed25519 seed (secret key), for building the libp2p identity of the same key.
+    pub fn secret_seed(&self) -> Option<[u8; 32]> {
+        let body = self
+            .pkcs8
+            .strip_prefix(&PKCS8_V2_PREFIX)
+            .or_else(|| self.pkcs8.strip_prefix(&PKCS8_V1_PREFIX))?;
+        body.get(..32)?.try_into().ok()
+    }
+
+    /// The public key (this peer's subkey).
+    pub fn public_key(&self) -> PeerKey {
+        self.public
+    }
+
+    /// This peer's libp2p peer id.
+    pub fn peer_id(&self) -> String {
+        self.public.peer_id()
+    }
+
+    /// Signs `message`.
+    pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        let mut out = [0u8; SIGNATURE_LEN];
+        out.copy_from_slice(self.keypair.sign(message).as_ref());
+        out
+    }
+
+    /// Writes the PKCS#8 document to a new file (mode 0600 on Unix). Refuses to overwrite.
+    pub fn save(&self, path: &Path) -> Result<(), IdentityError> {
+        let io = |source| IdentityError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(path).map_err(io)?;
+        file.write_all(&self.pkcs8).map_err(io)?;
+        file.sync_all().map_err(io)
+    }
+
+    /// Reads an identity from a PKCS#8 file.
+    pub fn load(path: &Path) -> Result<Self, IdentityError> {
+        let bytes = fs::read(path).map_err(|source| IdentityError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_pkcs8(&bytes)
+    }
+
+    /// Reads the identity at `path`, or creates and saves a new one if the file does not exist.
+    pub fn load_or_create(path: &Path) -> Result<Self, IdentityError> {
+        if path.exists() {
+            return Self::load(path);
+        }
+        let identity = Self::generate()?;
+        identity.save(path)?;
+        Ok(identity)
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the secret.
+        f.debug_struct("Identity")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "swarm-progress-identity-{}-{name}",
+            std::process::id()
+        ));
+        let _ = fs::remove_file(&dir);
+        dir
+    }
+
+    #[test]
+    fn sign_and_verify() {
+        let id = Identity::generate().unwrap();
+        let sig = id.sign(b"hello");
+        assert!(id.public_key().verify(b"hello", &sig));
+        assert!(!id.public_key().verify(b"hellO", &sig));
+        let other = Identity::generate().unwrap();
+        assert!(!other.public_key().verify(b"hello", &sig));
+    }
+
+    #[test]
+    fn peer_id_has_the_libp2p_ed25519_shape() {
+        let id = Identity::generate().unwrap();
+        let peer_id = id.peer_id();
+        assert!(peer_id.starts_with("12D3KooW"), "{peer_id}");
+        assert_eq!(peer_id.len(), 52);
+        let decoded = bs58::decode(&peer_id).into_vec().unwrap();
+        assert_eq!(&decoded[6..], id.public_key().as_bytes());
+    }
+
+    #[test]
+    fn save_load_round_trip_with_private_mode() {
+        let path = temp_path("roundtrip");
+        let id = Identity::generate().unwrap();
+        id.save(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let loaded = Identity::load(&path).unwrap();
+        assert_eq!(loaded.public_key(), id.public_key());
+        assert_eq!(loaded.secret_seed(), id.secret_seed());
+        // Refuses to overwrite.
+        assert!(matches!(id.save(&path), Err(IdentityError::Io { .. })));
+        // load_or_create loads the existing one.
+        assert_eq!(
+            Identity::load_or_create(&path).unwrap().public_key(),
+            id.public_key()
+        );
+        fs::remove_file(&path).unwrap();
+        let created = Identity::load_or_create(&path).unwrap();
+        assert_eq!(
+            Identity::load(&path).unwrap().public_key(),
+            created.public_key()
+        );
+        fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn v1_pkcs8_is_accepted_with_the_same_key() {
+        let id = Identity::generate().unwrap();
+        let mut v1 = PKCS8_V1_PREFIX.to_vec();
+        v1.extend_from_slice(&id.secret_seed().unwrap());
+        let from_v1 = Identity::from_pkcs8(&v1).unwrap();
+        assert_eq!(from_v1.public_key(), id.public_key());
+    }
+
+    #[test]
+    fn garbage_and_missing_files_are_errors() {
+        assert!(matches!(
+            Identity::from_pkcs8(b"not a key"),
+            Err(IdentityError::InvalidKey(_))
+        ));
+        assert!(matches!(
+            Identity::from_pkcs8(&[]),
+            Err(IdentityError::InvalidKey(_))
+        ));
+        let missing = temp_path("missing");
+        assert!(matches!(
+            Identity::load(&missing),
+            Err(IdentityError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn debug_does_not_print_the_secret() {
+        let id = Identity::generate().unwrap();
+        let shown = format!("{id:?}");
+        assert!(shown.contains("12D3KooW"));
+        assert!(!shown.contains("pkcs8"));
+    }
+}

@@ -1,0 +1,485 @@
+//! [`SignedEntry`]: one peer's signed value under the progress key, its wire encoding and its
+//! validation.
+//!
+//! ## What is signed
+//! The signature (Ed25519, by the subkey's private key) covers a canonical, versioned,
+//! length-prefixed message built from what travels, never from a re-serialization:
+//!
+//! ```text
+//! "swarm-progress/entry/v1"             domain tag and format version
+//! u32be len(key)     | key              the DHT key, e.g. "my-run_progress"
+//! u32be len(subkey)  | subkey           the 32-byte Ed25519 public key
+//! u8 kind                               0 = tombstone (null value), 1 = progress
+//! u32be len(value)   | value            the exact JSON bytes of the value (empty for a tombstone)
+//! u64be expiration.to_bits()            the exact bits of the f64 expiration
+//! ```
+//!
+//! ## Wire form of one entry
+//! ```text
+//! u8 version (= 1) | subkey[32] | u8 kind | (u32be len | value JSON, only for kind 1)
+//! | u64be expiration bits | signature[64]
+//! ```
+//! Decoding is strict (exact lengths, no trailing bytes, finite expiration, value that passes
+//! the `LocalProgress` schema), so changing any byte of an encoded entry makes decoding or
+//! verification fail.
+
+use std::cmp::Ordering;
+
+use crate::identity::{Identity, PeerKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+use crate::progress::{LocalProgress, SchemaError};
+use crate::records::rejection::RejectionReason;
+use crate::records::wire::{put_prefixed, Reader, WireError};
+use crate::records::RecordLimits;
+use thiserror::Error;
+
+/// Domain tag and version of the signed message.
+const SIGNING_TAG: &[u8] = b"swarm-progress/entry/v1";
+/// Version byte of the entry wire format.
+const ENTRY_VERSION: u8 = 1;
+const KIND_TOMBSTONE: u8 = 0;
+const KIND_PROGRESS: u8 = 1;
+
+/// A peer's value (or tombstone) with its expiration and signature.
+///
+/// Built only by [`SignedEntry::sign`] or [`SignedEntry::decode`], so the decoded value and the
+/// signed bytes always agree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedEntry {
+    /// The decoded value; `None` is a tombstone.
+    value: Option<LocalProgress>,
+    /// The exact JSON bytes that were signed (empty for a tombstone).
+    value_bytes: Vec<u8>,
+    /// DHT time after which the entry is dead.
+    expiration: f64,
+    /// Ed25519 signature of the signing message.
+    signature: [u8; SIGNATURE_LEN],
+}
+
+/// Why an entry could not be signed.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SignError {
+    /// The value breaks the schema.
+    #[error("value breaks the schema: {0}")]
+    Schema(#[from] SchemaError),
+    /// The expiration is NaN or infinite.
+    #[error("expiration must be finite, got {0}")]
+    NonFiniteExpiration(f64),
+}
+
+/// Why bytes are not an entry.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum EntryDecodeError {
+    /// Bad structure: lengths, version, kind, expiration.
+    #[error("malformed entry: {0}")]
+    Malformed(String),
+    /// The value is not a valid `LocalProgress`.
+    #[error("value breaks the schema: {0}")]
+    Schema(String),
+}
+
+impl From<WireError> for EntryDecodeError {
+    fn from(e: WireError) -> Self {
+        EntryDecodeError::Malformed(e.to_string())
+    }
+}
+
+impl EntryDecodeError {
+    /// The rejection reason this error is counted under.
+    pub fn reason(&self) -> RejectionReason {
+        match self {
+            EntryDecodeError::Malformed(_) => RejectionReason::Malformed,
+            EntryDecodeError::Schema(_) => RejectionReason::Schema,
+        }
+    }
+}
+
+fn signing_message(
+    key: &str,
+    subkey: &PeerKey,
+    kind: u8,
+    value: &[u8],
+    expiration: f64,
+) -> Vec<u8> {
+    let mut msg =
+        Vec::with_capacity(SIGNING_TAG.len() + 4 + key.len() + 4 + 32 + 1 + 4 + value.len() + 8);
+    msg.extend_from_slice(SIGNING_TAG);
+    put_prefixed(&mut msg, key.as_bytes());
+    put_prefixed(&mut msg, subkey.as_bytes());
+    msg.push(kind);
+    put_prefixed(&mut msg, value);
+    msg.extend_from_slice(&expiration.to_bits().to_be_bytes());
+    msg
+}
+
+impl SignedEntry {
+    /// Signs `value` (or a tombstone for `None`) under `key` with `identity`, whose public key is
+    /// the subkey.
+    pub fn sign(
+        identity: &Identity,
+        key: &str,
+        value: Option<&LocalProgress>,
+        expiration: f64,
+    ) -> Result<Self, SignError> {
+        if !expiration.is_finite() {
+            return Err(SignError::NonFiniteExpiration(expiration));
+        }
+        let value_bytes = match value {
+            Some(progress) => {
+                progress.check()?;
+                // Serializing a checked LocalProgress (strings, integers, finite floats, bool)
+                // cannot fail.
+                serde_json::to_vec(progress).unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
+        let kind = if value.is_some() {
+            KIND_PROGRESS
+        } else {
+            KIND_TOMBSTONE
+        };
+        let msg = signing_message(key, &identity.public_key(), kind, &value_bytes, expiration);
+        Ok(Self {
+            value: value.cloned(),
+            value_bytes,
+            expiration,
+            signature: identity.sign(&msg),
+        })
+    }
+
+    /// The value, or `None` for a tombstone.
+    pub fn value(&self) -> Option<&LocalProgress> {
+        self.value.as_ref()
+    }
+
+    /// Whether this entry is a tombstone (null value).
+    pub fn is_tombstone(&self) -> bool {
+        self.value.is_none()
+    }
+
+    /// The exact JSON bytes of the value, as signed (empty for a tombstone).
+    pub fn value_bytes(&self) -> &[u8] {
+        &self.value_bytes
+    }
+
+    /// DHT time after which the entry is dead.
+    pub fn expiration(&self) -> f64 {
+        self.expiration
+    }
+
+    /// The signature.
+    pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
+        &self.signature
+    }
+
+    fn kind(&self) -> u8 {
+        if self.value.is_some() {
+            KIND_PROGRESS
+        } else {
+            KIND_TOMBSTONE
+        }
+    }
+
+    /// Whether the entry is still alive at `now`.
+    pub fn is_live(&self, now: f64) -> bool {
+        self.expiration > now
+    }
+
+    /// The merge order: larger expiration wins; exact ties are broken by kind, value bytes and
+    /// signature so that merging is deterministic whatever the order of arrival.
+    pub fn recency_cmp(&self, other: &SignedEntry) -> Ordering {
+        self.expiration
+            .total_cmp(&other.expiration)
+            .then_with(|| self.kind().cmp(&other.kind()))
+            .then_with(|| self.value_bytes.cmp(&other.value_bytes))
+            .then_with(|| self.signature.cmp(&other.signature))
+    }
+
+    /// Checks the signature for `key` and `subkey`.
+    pub fn verify(&self, key: &str, subkey: &PeerKey) -> bool {
+        let msg = signing_message(key, subkey, self.kind(), &self.value_bytes, self.expiration);
+        subkey.verify(&msg, &self.signature)
+    }
+
+    /// Full validation of an entry held under `key` / `subkey` at time `now`: size, expiry,
+    /// expiration horizon, signature, and that the value names the subkey's own peer id.
+    /// Cheap checks run first.
+    pub fn validate(
+        &self,
+        key: &str,
+        subkey: &PeerKey,
+        now: f64,
+        limits: &RecordLimits,
+    ) -> Result<(), RejectionReason> {
+        if self.encoded_len() > limits.max_entry_bytes {
+            return Err(RejectionReason::Oversized);
+        }
+        if !self.is_live(now) {
+            return Err(RejectionReason::Expired);
+        }
+        if self.expiration > now + limits.max_expiration_ahead {
+            return Err(RejectionReason::ExpirationTooFar);
+        }
+        if !self.verify(key, subkey) {
+            return Err(RejectionReason::BadSignature);
+        }
+        if let Some(progress) = &self.value {
+            if progress.peer_id != subkey.peer_id() {
+                return Err(RejectionReason::PeerIdMismatch);
+            }
+        }
+        Ok(())
+    }
+
+    /// Length of [`SignedEntry::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        let value = if self.value.is_some() {
+            4 + self.value_bytes.len()
+        } else {
+            0
+        };
+        1 + PUBLIC_KEY_LEN + 1 + value + 8 + SIGNATURE_LEN
+    }
+
+    /// Appends the wire form of this entry, held under `subkey`, to `out`.
+    pub fn encode_into(&self, subkey: &PeerKey, out: &mut Vec<u8>) {
+        out.push(ENTRY_VERSION);
+        out.extend_from_slice(subkey.as_bytes());
+        out.push(self.kind());
+        if self.value.is_some() {
+            put_prefixed(out, &self.value_bytes);
+        }
+        out.extend_from_slice(&self.expiration.to_bits().to_be_bytes());
+        out.extend_from_slice(&self.signature);
+    }
+
+    /// The wire form of this entry, held under `subkey`.
+    pub fn encode(&self, subkey: &PeerKey) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode_into(subkey, &mut out);
+        out
+    }
+
+    /// Parses one entry (exactly, no trailing bytes). Does not verify the signature: see
+    /// [`SignedEntry::validate`].
+    pub fn decode(bytes: &[u8]) -> Result<(PeerKey, SignedEntry), EntryDecodeError> {
+        let mut r = Reader::new(bytes);
+        let version = r.u8()?;
+        if version != ENTRY_VERSION {
+            return Err(EntryDecodeError::Malformed(format!(
+                "unsupported entry version {version}"
+            )));
+        }
+        let subkey = PeerKey::from_bytes(r.array()?);
+        let kind = r.u8()?;
+        let (value, value_bytes) = match kind {
+            KIND_TOMBSTONE => (None, Vec::new()),
+            KIND_PROGRESS => {
+                let raw = r.prefixed()?;
+                let progress: LocalProgress = serde_json::from_slice(raw)
+                    .map_err(|e| EntryDecodeError::Schema(e.to_string()))?;
+                (Some(progress), raw.to_vec())
+            }
+            other => {
+                return Err(EntryDecodeError::Malformed(format!(
+                    "unknown entry kind {other}"
+                )))
+            }
+        };
+        let expiration = f64::from_bits(r.u64()?);
+        if !expiration.is_finite() {
+            return Err(EntryDecodeError::Malformed(format!(
+                "expiration {expiration} is not finite"
+            )));
+        }
+        let signature = r.array()?;
+        r.finish()?;
+        Ok((
+            subkey,
+            SignedEntry {
+                value,
+                value_bytes,
+                expiration,
+                signature,
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "run_progress";
+    const NOW: f64 = 1_000_000.0;
+
+    fn progress(identity: &Identity) -> LocalProgress {
+        LocalProgress {
+            peer_id: identity.peer_id(),
+            epoch: 2,
+            samples_accumulated: 64,
+            samples_per_second: 0.1 + 0.2, // not exactly representable in short decimal
+            time: NOW - 1.0 / 3.0,
+            client_mode: false,
+        }
+    }
+
+    fn limits() -> RecordLimits {
+        RecordLimits::default()
+    }
+
+    #[test]
+    fn sign_encode_decode_verify_round_trip() {
+        let id = Identity::generate().unwrap();
+        let entry = SignedEntry::sign(&id, KEY, Some(&progress(&id)), NOW + 60.0).unwrap();
+        let bytes = entry.encode(&id.public_key());
+        assert_eq!(bytes.len(), entry.encoded_len());
+        let (subkey, decoded) = SignedEntry::decode(&bytes).unwrap();
+        assert_eq!(subkey, id.public_key());
+        assert_eq!(decoded, entry);
+        assert_eq!(decoded.value().unwrap().samples_per_second, 0.1 + 0.2);
+        assert_eq!(decoded.validate(KEY, &subkey, NOW, &limits()), Ok(()));
+    }
+
+    #[test]
+    fn tombstone_round_trips_and_validates() {
+        let id = Identity::generate().unwrap();
+        let entry = SignedEntry::sign(&id, KEY, None, NOW + 60.0).unwrap();
+        assert!(entry.is_tombstone());
+        let (subkey, decoded) = SignedEntry::decode(&entry.encode(&id.public_key())).unwrap();
+        assert!(decoded.is_tombstone());
+        assert_eq!(decoded.validate(KEY, &subkey, NOW, &limits()), Ok(()));
+    }
+
+    #[test]
+    fn signature_binds_key_and_subkey() {
+        let id = Identity::generate().unwrap();
+        let other = Identity::generate().unwrap();
+        let entry = SignedEntry::sign(&id, KEY, Some(&progress(&id)), NOW + 60.0).unwrap();
+        assert!(entry.verify(KEY, &id.public_key()));
+        assert!(!entry.verify("other_progress", &id.public_key()));
+        assert_eq!(
+            entry.validate(KEY, &other.public_key(), NOW, &limits()),
+            Err(RejectionReason::BadSignature)
+        );
+    }
+
+    #[test]
+    fn validation_rejects_by_reason() {
+        let id = Identity::generate().unwrap();
+        let subkey = id.public_key();
+        let expired = SignedEntry::sign(&id, KEY, Some(&progress(&id)), NOW).unwrap();
+        assert_eq!(
+            expired.validate(KEY, &subkey, NOW, &limits()),
+            Err(RejectionReason::Expired)
+        );
+
+        let far = SignedEntry::sign(&id, KEY, Some(&progress(&id)), NOW + 601.0).unwrap();
+        assert_eq!(
+            far.validate(KEY, &subkey, NOW, &limits()),
+            Err(RejectionReason::ExpirationTooFar)
+        );
+
+        let mut impostor = progress(&id);
+        impostor.peer_id = Identity::generate().unwrap().peer_id();
+        let lying = SignedEntry::sign(&id, KEY, Some(&impostor), NOW + 60.0).unwrap();
+        assert_eq!(
+            lying.validate(KEY, &subkey, NOW, &limits()),
+            Err(RejectionReason::PeerIdMismatch)
+        );
+
+        let tight = RecordLimits {
+            max_entry_bytes: 100,
+            ..limits()
+        };
+        let ok = SignedEntry::sign(&id, KEY, Some(&progress(&id)), NOW + 60.0).unwrap();
+        assert_eq!(
+            ok.validate(KEY, &subkey, NOW, &tight),
+            Err(RejectionReason::Oversized)
+        );
+    }
+
+    #[test]
+    fn sign_refuses_schema_breaking_values_and_non_finite_expiration() {
+        let id = Identity::generate().unwrap();
+        let mut bad = progress(&id);
+        bad.samples_per_second = f64::NAN;
+        assert!(matches!(
+            SignedEntry::sign(&id, KEY, Some(&bad), NOW),
+            Err(SignError::Schema(_))
+        ));
+        assert_eq!(
+            SignedEntry::sign(&id, KEY, None, f64::INFINITY),
+            Err(SignError::NonFiniteExpiration(f64::INFINITY))
+        );
+    }
+
+    #[test]
+    fn decode_rejects_bad_structure_and_bad_values() {
+        let id = Identity::generate().unwrap();
+        let entry = SignedEntry::sign(&id, KEY, Some(&progress(&id)), NOW + 60.0).unwrap();
+        let good = entry.encode(&id.public_key());
+
+        let mut wrong_version = good.clone();
+        wrong_version[0] = 2;
+        assert_eq!(
+            SignedEntry::decode(&wrong_version).unwrap_err().reason(),
+            RejectionReason::Malformed
+        );
+
+        let mut wrong_kind = good.clone();
+        wrong_kind[33] = 7;
+        assert_eq!(
+            SignedEntry::decode(&wrong_kind).unwrap_err().reason(),
+            RejectionReason::Malformed
+        );
+
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert_eq!(
+            SignedEntry::decode(&trailing).unwrap_err().reason(),
+            RejectionReason::Malformed
+        );
+
+        assert!(SignedEntry::decode(&good[..good.len() - 1]).is_err());
+        assert!(SignedEntry::decode(&[]).is_err());
+
+        // A value with an unknown field, hand-built on the wire.
+        let json = br#"{"peer_id":"abc","epoch":1,"samples_accumulated":2,"samples_per_second":1.0,"time":5.0,"client_mode":false,"x":1}"#;
+        let mut forged = vec![ENTRY_VERSION];
+        forged.extend_from_slice(id.public_key().as_bytes());
+        forged.push(KIND_PROGRESS);
+        put_prefixed(&mut forged, json);
+        forged.extend_from_slice(&(NOW + 60.0).to_bits().to_be_bytes());
+        forged.extend_from_slice(&[0u8; 64]);
+        assert_eq!(
+            SignedEntry::decode(&forged).unwrap_err().reason(),
+            RejectionReason::Schema
+        );
+
+        // A NaN expiration.
+        let mut nan = vec![ENTRY_VERSION];
+        nan.extend_from_slice(id.public_key().as_bytes());
+        nan.push(KIND_TOMBSTONE);
+        nan.extend_from_slice(&f64::NAN.to_bits().to_be_bytes());
+        nan.extend_from_slice(&[0u8; 64]);
+        assert_eq!(
+            SignedEntry::decode(&nan).unwrap_err().reason(),
+            RejectionReason::Malformed
+        );
+    }
+
+    #[test]
+    fn recency_prefers_larger_expiration_then_breaks_ties_deterministically() {
+        let id = Identity::generate().unwrap();
+        let old = SignedEntry::sign(&id, KEY, Some(&progress(&id)), NOW + 10.0).unwrap();
+        let new = SignedEntry::sign(&id, KEY, None, NOW + 20.0).unwrap();
+        assert_eq!(new.recency_cmp(&old), Ordering::Greater);
+        let a = SignedEntry::sign(&id, KEY, Some(&progress(&id)), NOW + 10.0).unwrap();
+        let mut p = progress(&id);
+        p.epoch += 1;
+        let b = SignedEntry::sign(&id, KEY, Some(&p), NOW + 10.0).unwrap();
+        assert_eq!(a.recency_cmp(&b), b.recency_cmp(&a).reverse());
+        assert_ne!(a.recency_cmp(&b), Ordering::Equal);
+        assert_eq!(a.recency_cmp(&a.clone()), Ordering::Equal);
+    }
+}

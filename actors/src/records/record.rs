@@ -1,0 +1,509 @@
+//! [`ProgressRecord`]: the subkey dictionary stored under one progress key, with the merge rule
+//! of DESIGN.md §3 and validation against explicit limits.
+//!
+//! Merge rule (storage and readers alike): for each subkey keep the entry with the larger
+//! expiration (exact ties broken by [`SignedEntry::recency_cmp`]); drop entries already expired
+//! (alive means `expiration > now`). A tombstone wins like any other entry. When a record holds
+//! more entries than its limit, the least recent ones are dropped, so junk cannot evict fresh
+//! entries by volume alone.
+//!
+//! ## Wire form
+//! ```text
+//! "SPRG" | u8 version (= 1) | u32be count | count × (u32be len | entry)
+//! ```
+//! Each entry is length-prefixed, so a malformed or oversized entry is skipped and counted
+//! while the rest of the record is still read.
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+use tracing::debug;
+
+use crate::identity::PeerKey;
+use crate::progress::LocalProgress;
+use crate::records::entry::SignedEntry;
+use crate::records::rejection::{RejectionCounts, RejectionReason};
+use crate::records::wire::{put_prefixed, Reader, WireError};
+use crate::records::RecordLimits;
+
+const RECORD_MAGIC: &[u8; 4] = b"SPRG";
+const RECORD_VERSION: u8 = 1;
+/// Magic, version and count.
+const RECORD_HEADER_LEN: usize = 4 + 1 + 4;
+
+/// What happened to an entry offered to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// The subkey was new.
+    Added,
+    /// The entry replaced an older one for its subkey.
+    Replaced,
+    /// The record already held this entry or a newer one; nothing changed.
+    Stale,
+    /// The entry had expired; nothing changed.
+    Expired,
+}
+
+/// Why bytes are not a progress record at all (individual bad entries are counted instead).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RecordDecodeError {
+    /// The record is larger than the limits allow.
+    #[error("record of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The bytes do not start with the record magic.
+    #[error("not a progress record (bad magic)")]
+    BadMagic,
+    /// A record format this version does not read.
+    #[error("unsupported record version {0}")]
+    UnsupportedVersion(u8),
+    /// Bad framing.
+    #[error("malformed record: {0}")]
+    Wire(#[from] WireError),
+}
+
+/// A record that passed validation, and what was dropped on the way.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Validated {
+    /// The valid, live, merged entries.
+    pub record: ProgressRecord,
+    /// The entries that were dropped, by reason.
+    pub rejections: RejectionCounts,
+}
+
+/// The progress dictionary: subkey (peer public key) -> signed entry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProgressRecord {
+    entries: BTreeMap<PeerKey, SignedEntry>,
+}
+
+impl ProgressRecord {
+    /// An empty record.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of entries (tombstones included).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the record has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entry held for `subkey`.
+    pub fn get(&self, subkey: &PeerKey) -> Option<&SignedEntry> {
+        self.entries.get(subkey)
+    }
+
+    /// All entries, ordered by subkey.
+    pub fn iter(&self) -> impl Iterator<Item = (&PeerKey, &SignedEntry)> + '_ {
+        self.entries.iter()
+    }
+
+    /// Every entry's value (`None` for tombstones): the estimator's input.
+    pub fn values(&self) -> impl Iterator<Item = Option<&LocalProgress>> + '_ {
+        self.entries.values().map(SignedEntry::value)
+    }
+
+    /// Offers one entry under the merge rule (no validation: see [`ProgressRecord::accept`]).
+    pub fn insert(&mut self, subkey: PeerKey, entry: SignedEntry, now: f64) -> InsertOutcome {
+        if !entry.is_live(now) {
+            return InsertOutcome::Expired;
+        }
+        match self.entries.get_mut(&subkey) {
+            None => {
+                self.entries.insert(subkey, entry);
+                InsertOutcome::Added
+            }
+            Some(held) if entry.recency_cmp(held).is_gt() => {
+                *held = entry;
+                InsertOutcome::Replaced
+            }
+            Some(_) => InsertOutcome::Stale,
+        }
+    }
+
+    /// Merges `other` into `self`: per subkey the more recent entry wins, expired entries go.
+    /// Commutative, associative and idempotent for a fixed `now`.
+    pub fn merge(&mut self, other: &ProgressRecord, now: f64) {
+        self.prune_expired(now);
+        for (subkey, entry) in &other.entries {
+            self.insert(*subkey, entry.clone(), now);
+        }
+    }
+
+    /// Drops entries that are no longer alive at `now`; returns how many.
+    pub fn prune_expired(&mut self, now: f64) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|_, entry| entry.is_live(now));
+        before - self.entries.len()
+    }
+
+    /// Keeps only the `max_entries` most recent entries; returns how many were dropped.
+    pub fn truncate(&mut self, max_entries: usize) -> usize {
+        if self.entries.len() <= max_entries {
+            return 0;
+        }
+        let mut by_recency: Vec<(PeerKey, &SignedEntry)> =
+            self.entries.iter().map(|(k, e)| (*k, e)).collect();
+        by_recency.sort_by(|(ka, a), (kb, b)| b.recency_cmp(a).then_with(|| kb.cmp(ka)));
+        let evicted: Vec<PeerKey> = by_recency[max_entries..].iter().map(|(k, _)| *k).collect();
+        for subkey in &evicted {
+            self.entries.remove(subkey);
+        }
+        evicted.len()
+    }
+
+    /// Validates one entry offered to the record held under `key` and inserts it: what a store
+    /// does on every put. `Err` says why it was not taken (counted by the caller).
+    pub fn accept(
+        &mut self,
+        key: &str,
+        subkey: PeerKey,
+        entry: SignedEntry,
+        now: f64,
+        limits: &RecordLimits,
+    ) -> Result<InsertOutcome, RejectionReason> {
+        entry.validate(key, &subkey, now, limits)?;
+        self.prune_expired(now);
+        match self.insert(subkey, entry, now) {
+            InsertOutcome::Stale => Err(RejectionReason::Stale),
+            InsertOutcome::Expired => Err(RejectionReason::Expired),
+            outcome => {
+                self.truncate(limits.max_entries);
+                if self.entries.contains_key(&subkey) {
+                    Ok(outcome)
+                } else {
+                    Err(RejectionReason::TooManyEntries)
+                }
+            }
+        }
+    }
+
+    /// Validates and merges candidate entries into a new record under `key`, counting every
+    /// dropped entry by reason.
+    pub fn admit<I>(key: &str, candidates: I, now: f64, limits: &RecordLimits) -> Validated
+    where
+        I: IntoIterator<Item = (PeerKey, SignedEntry)>,
+    {
+        let mut out = Validated::default();
+        for (subkey, entry) in candidates {
+            if let Err(reason) = entry.validate(key, &subkey, now, limits) {
+                debug!(%key, peer = %subkey, %reason, "rejected entry");
+                out.rejections.record(reason);
+                continue;
+            }
+            if out.record.insert(subkey, entry, now) == InsertOutcome::Stale {
+                out.rejections.record(RejectionReason::Stale);
+            }
+        }
+        let dropped = out.record.truncate(limits.max_entries);
+        for _ in 0..dropped {
+            out.rejections.record(RejectionReason::TooManyEntries);
+        }
+        out
+    }
+
+    /// This record's entries re-validated under `key` (e.g. a record relayed by another peer).
+    pub fn validated(&self, key: &str, now: f64, limits: &RecordLimits) -> Validated {
+        Self::admit(
+            key,
+            self.entries.iter().map(|(k, e)| (*k, e.clone())),
+            now,
+            limits,
+        )
+    }
+
+    /// Length of [`ProgressRecord::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        RECORD_HEADER_LEN
+            + self
+                .entries
+                .values()
+                .map(|e| 4 + e.encoded_len())
+                .sum::<usize>()
+    }
+
+    /// The wire form of the record.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        out.extend_from_slice(RECORD_MAGIC);
+        out.push(RECORD_VERSION);
+        let count = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&count.to_be_bytes());
+        let mut scratch = Vec::new();
+        for (subkey, entry) in &self.entries {
+            scratch.clear();
+            entry.encode_into(subkey, &mut scratch);
+            put_prefixed(&mut out, &scratch);
+        }
+        out
+    }
+
+    /// Parses and validates a record held under `key`. Bad entries are dropped and counted;
+    /// only bytes that are not a record at all (size, magic, version, framing) are an error.
+    pub fn decode(
+        key: &str,
+        bytes: &[u8],
+        now: f64,
+        limits: &RecordLimits,
+    ) -> Result<Validated, RecordDecodeError> {
+        let max = limits.max_record_bytes();
+        if bytes.len() > max {
+            return Err(RecordDecodeError::TooLarge {
+                len: bytes.len(),
+                max,
+            });
+        }
+        let mut r = Reader::new(bytes);
+        if r.take(RECORD_MAGIC.len())? != RECORD_MAGIC {
+            return Err(RecordDecodeError::BadMagic);
+        }
+        let version = r.u8()?;
+        if version != RECORD_VERSION {
+            return Err(RecordDecodeError::UnsupportedVersion(version));
+        }
+        let count = r.u32()?;
+        let mut structural = RejectionCounts::default();
+        let mut candidates = Vec::new();
+        for _ in 0..count {
+            let raw = r.prefixed()?;
+            if raw.len() > limits.max_entry_bytes {
+                structural.record(RejectionReason::Oversized);
+                continue;
+            }
+            match SignedEntry::decode(raw) {
+                Ok(candidate) => candidates.push(candidate),
+                Err(e) => {
+                    debug!(%key, error = %e, "rejected entry");
+                    structural.record(e.reason());
+                }
+            }
+        }
+        r.finish()?;
+        let mut validated = Self::admit(key, candidates, now, limits);
+        validated.rejections.add(&structural);
+        Ok(validated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+
+    const KEY: &str = "run_progress";
+    const NOW: f64 = 5_000.0;
+
+    fn progress(id: &Identity, epoch: u64) -> LocalProgress {
+        LocalProgress {
+            peer_id: id.peer_id(),
+            epoch,
+            samples_accumulated: 10 * epoch,
+            samples_per_second: 2.5,
+            time: NOW,
+            client_mode: false,
+        }
+    }
+
+    fn entry(id: &Identity, epoch: u64, expiration: f64) -> SignedEntry {
+        SignedEntry::sign(id, KEY, Some(&progress(id, epoch)), expiration).unwrap()
+    }
+
+    #[test]
+    fn larger_expiration_wins_and_tombstones_win_like_entries() {
+        let id = Identity::generate().unwrap();
+        let k = id.public_key();
+        let mut record = ProgressRecord::new();
+        assert_eq!(
+            record.insert(k, entry(&id, 1, NOW + 10.0), NOW),
+            InsertOutcome::Added
+        );
+        assert_eq!(
+            record.insert(k, entry(&id, 0, NOW + 5.0), NOW),
+            InsertOutcome::Stale
+        );
+        assert_eq!(record.get(&k).unwrap().value().unwrap().epoch, 1);
+        assert_eq!(
+            record.insert(k, entry(&id, 2, NOW + 20.0), NOW),
+            InsertOutcome::Replaced
+        );
+        let tombstone = SignedEntry::sign(&id, KEY, None, NOW + 30.0).unwrap();
+        assert_eq!(record.insert(k, tombstone, NOW), InsertOutcome::Replaced);
+        assert!(record.get(&k).unwrap().is_tombstone());
+        assert_eq!(record.values().collect::<Vec<_>>(), vec![None]);
+        assert_eq!(
+            record.insert(k, entry(&id, 3, NOW + 25.0), NOW),
+            InsertOutcome::Stale
+        );
+    }
+
+    #[test]
+    fn expired_entries_are_dropped() {
+        let a = Identity::generate().unwrap();
+        let b = Identity::generate().unwrap();
+        let mut record = ProgressRecord::new();
+        assert_eq!(
+            record.insert(a.public_key(), entry(&a, 1, NOW), NOW),
+            InsertOutcome::Expired
+        );
+        record.insert(a.public_key(), entry(&a, 1, NOW + 1.0), NOW);
+        record.insert(b.public_key(), entry(&b, 1, NOW + 10.0), NOW);
+        assert_eq!(record.prune_expired(NOW + 1.0), 1);
+        assert_eq!(record.len(), 1);
+        let mut other = ProgressRecord::new();
+        other.merge(&record, NOW + 10.0);
+        assert!(other.is_empty());
+    }
+
+    #[test]
+    fn truncate_keeps_the_most_recent() {
+        let ids: Vec<_> = (0..5).map(|_| Identity::generate().unwrap()).collect();
+        let mut record = ProgressRecord::new();
+        for (i, id) in ids.iter().enumerate() {
+            record.insert(id.public_key(), entry(id, 0, NOW + 10.0 + i as f64), NOW);
+        }
+        assert_eq!(record.truncate(3), 2);
+        let kept: Vec<f64> = record.iter().map(|(_, e)| e.expiration()).collect();
+        let mut kept_sorted = kept.clone();
+        kept_sorted.sort_by(f64::total_cmp);
+        assert_eq!(kept_sorted, vec![NOW + 12.0, NOW + 13.0, NOW + 14.0]);
+    }
+
+    #[test]
+    fn accept_validates_counts_stale_and_respects_the_entry_limit() {
+        let limits = RecordLimits {
+            max_entries: 2,
+            ..RecordLimits::default()
+        };
+        let ids: Vec<_> = (0..3).map(|_| Identity::generate().unwrap()).collect();
+        let mut record = ProgressRecord::new();
+        let k0 = ids[0].public_key();
+        assert_eq!(
+            record.accept(KEY, k0, entry(&ids[0], 1, NOW + 30.0), NOW, &limits),
+            Ok(InsertOutcome::Added)
+        );
+        assert_eq!(
+            record.accept(KEY, k0, entry(&ids[0], 0, NOW + 20.0), NOW, &limits),
+            Err(RejectionReason::Stale)
+        );
+        // Signed by ids[1] but offered under ids[0]'s subkey.
+        assert_eq!(
+            record.accept(KEY, k0, entry(&ids[1], 9, NOW + 40.0), NOW, &limits),
+            Err(RejectionReason::BadSignature)
+        );
+        record
+            .accept(
+                KEY,
+                ids[1].public_key(),
+                entry(&ids[1], 1, NOW + 50.0),
+                NOW,
+                &limits,
+            )
+            .unwrap();
+        // Full: a less recent newcomer is refused, a more recent one evicts the oldest.
+        assert_eq!(
+            record.accept(
+                KEY,
+                ids[2].public_key(),
+                entry(&ids[2], 1, NOW + 10.0),
+                NOW,
+                &limits
+            ),
+            Err(RejectionReason::TooManyEntries)
+        );
+        assert_eq!(
+            record.accept(
+                KEY,
+                ids[2].public_key(),
+                entry(&ids[2], 1, NOW + 60.0),
+                NOW,
+                &limits
+            ),
+            Ok(InsertOutcome::Added)
+        );
+        assert!(record.get(&k0).is_none());
+        assert_eq!(record.len(), 2);
+    }
+
+    #[test]
+    fn encode_decode_round_trip_and_counting() {
+        let ids: Vec<_> = (0..4).map(|_| Identity::generate().unwrap()).collect();
+        let mut record = ProgressRecord::new();
+        for (i, id) in ids.iter().enumerate() {
+            record.insert(id.public_key(), entry(id, i as u64, NOW + 60.0), NOW);
+        }
+        let limits = RecordLimits::default();
+        let bytes = record.encode();
+        assert_eq!(bytes.len(), record.encoded_len());
+        let decoded = ProgressRecord::decode(KEY, &bytes, NOW, &limits).unwrap();
+        assert_eq!(decoded.record, record);
+        assert_eq!(decoded.rejections.total(), 0);
+
+        // Under another key every signature fails.
+        let wrong_key = ProgressRecord::decode("other_progress", &bytes, NOW, &limits).unwrap();
+        assert!(wrong_key.record.is_empty());
+        assert_eq!(wrong_key.rejections.get(RejectionReason::BadSignature), 4);
+
+        // Later, all expired.
+        let later = ProgressRecord::decode(KEY, &bytes, NOW + 60.0, &limits).unwrap();
+        assert_eq!(later.rejections.get(RejectionReason::Expired), 4);
+    }
+
+    #[test]
+    fn a_bad_entry_is_skipped_and_the_rest_kept() {
+        let good = Identity::generate().unwrap();
+        let mut record = ProgressRecord::new();
+        record.insert(good.public_key(), entry(&good, 1, NOW + 60.0), NOW);
+        let mut bytes = record.encode();
+        // Append a second framed entry that is garbage, and fix the count.
+        put_prefixed(&mut bytes, b"garbage");
+        bytes[5..9].copy_from_slice(&2u32.to_be_bytes());
+        let decoded = ProgressRecord::decode(KEY, &bytes, NOW, &RecordLimits::default()).unwrap();
+        assert_eq!(decoded.record.len(), 1);
+        assert_eq!(decoded.rejections.get(RejectionReason::Malformed), 1);
+    }
+
+    #[test]
+    fn not_a_record_is_an_error() {
+        let limits = RecordLimits::default();
+        assert_eq!(
+            ProgressRecord::decode(KEY, b"NOPE\x01\0\0\0\0", NOW, &limits),
+            Err(RecordDecodeError::BadMagic)
+        );
+        assert_eq!(
+            ProgressRecord::decode(KEY, b"SPRG\x09\0\0\0\0", NOW, &limits),
+            Err(RecordDecodeError::UnsupportedVersion(9))
+        );
+        assert!(matches!(
+            ProgressRecord::decode(KEY, b"SPRG\x01\0\0\0\x05", NOW, &limits),
+            Err(RecordDecodeError::Wire(WireError::Truncated { .. }))
+        ));
+        assert!(matches!(
+            ProgressRecord::decode(KEY, b"SPRG\x01\0\0\0\0x", NOW, &limits),
+            Err(RecordDecodeError::Wire(WireError::TrailingBytes(1)))
+        ));
+        let tiny = RecordLimits {
+            max_entries: 1,
+            max_entry_bytes: 10,
+            ..limits
+        };
+        let big = vec![0u8; tiny.max_record_bytes() + 1];
+        assert!(matches!(
+            ProgressRecord::decode(KEY, &big, NOW, &tiny),
+            Err(RecordDecodeError::TooLarge { .. })
+        ));
+        let empty = ProgressRecord::new().encode();
+        assert!(ProgressRecord::decode(KEY, &empty, NOW, &limits)
+            .unwrap()
+            .record
+            .is_empty());
+    }
+}

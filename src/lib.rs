@@ -1,0 +1,18 @@
+//! swarm-progress: tracks the training progress of a decentralized deep-learning collaboration.
+//!
+//! Peers publish signed progress entries to a Kademlia DHT; each peer decides locally when the
+//! swarm has accumulated `target_batch_size` samples for the next epoch, and estimates when that
+//! will happen. A port of hivemind's `ProgressTracker`; see `DESIGN.md` for the contract.
+//!
+//! This crate is the embedding API and the settings; the domain core, records and actors live in
+//! `swarm-progress-actors`, whose public types are re-exported here.
+
+pub mod settings;
+
+pub use settings::{Settings, SettingsError};
+pub use swarm_progress_actors::{
+    clock, config, ema, estimator, identity, progress, records, Clock, ConfigError, GlobalProgress,
+    Identity, IdentityError, LocalProgress, ManualClock, PeerKey, PerformanceEma, ProgressRecord,
+    RecordLimits, RejectionCounts, RejectionReason, SharedClock, SignedEntry, SystemClock,
+    TrackerConfig,
+};

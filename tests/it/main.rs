@@ -1,0 +1,3 @@
+//! Integration tests of swarm-progress, one binary with a module per area (build time matters).
+
+mod record_flow;
