@@ -1,0 +1,365 @@
+//! [`TrackerState`]: the whole state of one peer's tracker (local progress, EMA, global belief,
+//! pause and "fetched this epoch" flags) and the operations of hivemind's `ProgressTracker` on
+//! it, as pure code. The Estimator actor holds one and publishes clones of it as snapshots; the
+//! tracker handle answers reads (`ready_to_update_epoch`, …) from a snapshot.
+//!
+//! Operations (DESIGN.md §2):
+//! - [`TrackerState::report`]: extra = samples - previous local samples; if the reported epoch,
+//!   the previous local epoch and the global epoch are equal, add extra to the global samples now
+//!   (it may go down after a reset). Positive extra updates the EMA, otherwise the EMA timer is
+//!   reset. Returns the new local progress, to be published.
+//! - [`TrackerState::apply_fetch`]: re-estimates the global progress from fetched entries, unless
+//!   paused, in which case the entries are held and applied on resume.
+//! - [`TrackerState::update_epoch`]: only while paused; moves the local (and if ahead, the
+//!   global) epoch.
+//! - [`TrackerState::ready_to_update_epoch`]: global epoch ahead, global samples at target, or
+//!   ETA reached.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::config::TrackerConfig;
+use crate::ema::PerformanceEma;
+use crate::estimator::{estimate, LocalView};
+use crate::progress::{GlobalProgress, LocalProgress};
+use crate::records::ProgressRecord;
+
+/// `update_epoch` was called while updates were not paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("update_epoch requires paused updates (use the pause guard)")]
+pub struct NotPaused;
+
+/// What [`TrackerState::apply_fetch`] did with fetched entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchOutcome {
+    /// The global progress was re-estimated.
+    Applied,
+    /// Updates are paused: the entries are held until resume.
+    Held,
+}
+
+/// One peer's tracker state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackerState {
+    config: Arc<TrackerConfig>,
+    local: LocalProgress,
+    global: GlobalProgress,
+    ema: PerformanceEma,
+    fetched_this_epoch: bool,
+    pause_depth: u32,
+    /// The latest entries fetched while paused.
+    held: Option<Arc<ProgressRecord>>,
+}
+
+impl TrackerState {
+    /// A fresh tracker at epoch 0 with no samples, believing it is alone.
+    pub fn new(config: Arc<TrackerConfig>, peer_id: String, now: f64) -> Self {
+        let ema = PerformanceEma::new(config.performance_ema_alpha, now);
+        let local = LocalProgress {
+            peer_id,
+            epoch: 0,
+            samples_accumulated: 0,
+            samples_per_second: ema.samples_per_second(),
+            time: now.max(0.0),
+            client_mode: config.client_mode,
+        };
+        let mut state = Self {
+            global: GlobalProgress {
+                epoch: 0,
+                samples_accumulated: 0,
+                target_batch_size: config.target_batch_size,
+                num_peers: 0,
+                num_clients: 0,
+                eta_next_epoch: f64::INFINITY,
+                next_fetch_time: now,
+            },
+            config,
+            local,
+            ema,
+            fetched_this_epoch: false,
+            pause_depth: 0,
+            held: None,
+        };
+        state.reestimate(&ProgressRecord::new(), now);
+        state
+    }
+
+    /// The tracker's configuration.
+    pub fn config(&self) -> &TrackerConfig {
+        &self.config
+    }
+
+    /// This peer's progress as last reported.
+    pub fn local_progress(&self) -> &LocalProgress {
+        &self.local
+    }
+
+    /// What this peer believes of the swarm.
+    pub fn global_progress(&self) -> &GlobalProgress {
+        &self.global
+    }
+
+    /// The performance EMA.
+    pub fn ema(&self) -> &PerformanceEma {
+        &self.ema
+    }
+
+    /// This peer's speed estimate (samples per second).
+    pub fn samples_per_second(&self) -> f64 {
+        self.ema.samples_per_second()
+    }
+
+    /// Whether a fetch was applied since the last epoch change.
+    pub fn fetched_this_epoch(&self) -> bool {
+        self.fetched_this_epoch
+    }
+
+    /// Whether updates are paused.
+    pub fn is_paused(&self) -> bool {
+        self.pause_depth > 0
+    }
+
+    /// Records local progress; returns the local progress to publish.
+    pub fn report(&mut self, epoch: u64, samples: u64, now: f64) -> &LocalProgress {
+        let previous = self.local.samples_accumulated;
+        if epoch == self.local.epoch && epoch == self.global.epoch {
+            // May go down, e.g. when a trainer resets its counter.
+            self.global.samples_accumulated = if samples >= previous {
+                self.global
+                    .samples_accumulated
+                    .saturating_add(samples - previous)
+            } else {
+                self.global
+                    .samples_accumulated
+                    .saturating_sub(previous - samples)
+            };
+        }
+        if samples > previous {
+            self.ema.update(samples - previous, now);
+        } else {
+            self.ema.reset_timer(now);
+        }
+        self.local.epoch = epoch;
+        self.local.samples_accumulated = samples;
+        self.local.samples_per_second = self.ema.samples_per_second();
+        self.local.time = now.max(0.0);
+        &self.local
+    }
+
+    /// Applies fetched entries (or holds them while paused).
+    pub fn apply_fetch(&mut self, record: Arc<ProgressRecord>, now: f64) -> FetchOutcome {
+        if self.is_paused() {
+            self.held = Some(record);
+            return FetchOutcome::Held;
+        }
+        self.reestimate(&record, now);
+        self.fetched_this_epoch = true;
+        FetchOutcome::Applied
+    }
+
+    fn reestimate(&mut self, record: &ProgressRecord, now: f64) {
+        let view = LocalView {
+            progress: &self.local,
+            samples_per_second: self.ema.samples_per_second(),
+            eps: self.ema.eps(),
+        };
+        self.global = estimate(&view, record.values(), now, &self.config);
+    }
+
+    /// Pauses updates (nests): fetched entries are held and the EMA does not count time.
+    pub fn pause(&mut self) {
+        self.pause_depth = self.pause_depth.saturating_add(1);
+        self.ema.pause();
+    }
+
+    /// Leaves one level of pause; when the last one ends, held entries are applied. Returns
+    /// whether held entries were applied.
+    pub fn resume(&mut self, now: f64) -> bool {
+        if self.pause_depth == 0 {
+            return false;
+        }
+        self.pause_depth -= 1;
+        self.ema.resume(now);
+        if self.pause_depth == 0 {
+            if let Some(record) = self.held.take() {
+                self.apply_fetch(record, now);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Moves to epoch `new_epoch` (default: local epoch + 1), only while paused. If it is ahead
+    /// of the global epoch, the global epoch follows with 0 samples and an unknown (+inf) ETA.
+    /// The local progress is reset to (new epoch, 0 samples); returns the new epoch.
+    pub fn update_epoch(&mut self, new_epoch: Option<u64>, now: f64) -> Result<u64, NotPaused> {
+        if !self.is_paused() {
+            return Err(NotPaused);
+        }
+        let new_epoch = new_epoch.unwrap_or(self.local.epoch.saturating_add(1));
+        if new_epoch > self.global.epoch {
+            self.global.epoch = new_epoch;
+            self.global.samples_accumulated = 0;
+            self.global.eta_next_epoch = f64::INFINITY;
+        }
+        self.report(new_epoch, 0, now);
+        self.fetched_this_epoch = false;
+        Ok(new_epoch)
+    }
+
+    /// Whether this peer may move to the next epoch now.
+    pub fn ready_to_update_epoch(&self, now: f64) -> bool {
+        self.global.epoch > self.local.epoch
+            || self.global.samples_accumulated >= self.config.target_batch_size
+            || now >= self.global.eta_next_epoch
+    }
+
+    /// When this peer should move to the next epoch: `now` if ready, else the ETA.
+    pub fn estimated_next_update_time(&self, now: f64) -> f64 {
+        if self.ready_to_update_epoch(now) {
+            now
+        } else {
+            self.global.eta_next_epoch
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+    use crate::records::SignedEntry;
+
+    const T0: f64 = 1000.0;
+
+    fn config() -> Arc<TrackerConfig> {
+        Arc::new(TrackerConfig {
+            target_batch_size: 100,
+            ..TrackerConfig::default()
+        })
+    }
+
+    fn state() -> TrackerState {
+        TrackerState::new(config(), "12D3KooWlocal".into(), T0)
+    }
+
+    fn record_of(entries: &[(u64, u64, f64, f64)]) -> Arc<ProgressRecord> {
+        let mut record = ProgressRecord::new();
+        for &(epoch, samples, speed, time) in entries {
+            let id = Identity::generate().unwrap();
+            let value = LocalProgress {
+                peer_id: id.peer_id(),
+                epoch,
+                samples_accumulated: samples,
+                samples_per_second: speed,
+                time,
+                client_mode: false,
+            };
+            let entry = SignedEntry::sign(&id, "k", Some(&value), time + 60.0).unwrap();
+            record.insert(id.public_key(), entry, time);
+        }
+        Arc::new(record)
+    }
+
+    #[test]
+    fn starts_alone_at_epoch_zero() {
+        let s = state();
+        assert_eq!(s.local_progress().epoch, 0);
+        assert_eq!(s.global_progress().num_peers, 0);
+        assert_eq!(s.global_progress().next_fetch_time, T0 + 3.0);
+        // 100 samples at eps speed: ETA far away, not ready.
+        assert!(!s.ready_to_update_epoch(T0 + 1e6));
+        assert!(s.estimated_next_update_time(T0) > T0 + 1e20);
+    }
+
+    #[test]
+    fn report_adds_extra_to_global_samples_and_updates_the_ema() {
+        let mut s = state();
+        s.report(0, 30, T0 + 1.0);
+        assert_eq!(s.global_progress().samples_accumulated, 30);
+        // 30 samples in 1 s, first update: 30/s exactly after bias correction.
+        assert!((s.samples_per_second() - 30.0).abs() < 1e-9);
+        assert_eq!(s.local_progress().samples_per_second, s.samples_per_second());
+        assert_eq!(s.local_progress().time, T0 + 1.0);
+        s.report(0, 100, T0 + 2.0);
+        assert_eq!(s.global_progress().samples_accumulated, 100);
+        assert!(s.ready_to_update_epoch(T0 + 2.0));
+        assert_eq!(s.estimated_next_update_time(T0 + 2.0), T0 + 2.0);
+    }
+
+    #[test]
+    fn a_reset_lowers_global_samples_and_resets_the_timer() {
+        let mut s = state();
+        s.report(0, 50, T0 + 1.0);
+        s.report(0, 20, T0 + 100.0); // trainer reset its counter
+        assert_eq!(s.global_progress().samples_accumulated, 20);
+        assert_eq!(s.ema().num_updates(), 1);
+        // The 99 s before the reset do not count: 10 samples in 1 s after it.
+        s.report(0, 30, T0 + 101.0);
+        // ema: 0.1*(1/50) = 0.002 -> then 0.1*0.1 + 0.9*0.002 = 0.0118; /(1-0.81) -> 16.1/s
+        assert!((s.samples_per_second() - 0.19 / 0.0118).abs() < 1e-9);
+    }
+
+    #[test]
+    fn report_at_another_epoch_does_not_touch_global_samples() {
+        let mut s = state();
+        s.apply_fetch(record_of(&[(3, 40, 10.0, T0)]), T0);
+        assert_eq!(s.global_progress().epoch, 3);
+        assert!(s.ready_to_update_epoch(T0), "behind the swarm");
+        s.report(0, 10, T0 + 1.0);
+        assert_eq!(s.global_progress().samples_accumulated, 40);
+    }
+
+    #[test]
+    fn fetch_applies_unless_paused_and_held_results_apply_on_resume() {
+        let mut s = state();
+        assert_eq!(s.apply_fetch(record_of(&[(0, 60, 10.0, T0)]), T0), FetchOutcome::Applied);
+        assert_eq!(s.global_progress().samples_accumulated, 60);
+        assert!(s.fetched_this_epoch());
+        s.pause();
+        assert_eq!(s.apply_fetch(record_of(&[(0, 90, 10.0, T0)]), T0), FetchOutcome::Held);
+        assert_eq!(s.global_progress().samples_accumulated, 60);
+        s.pause();
+        assert!(!s.resume(T0 + 1.0), "still paused once");
+        assert_eq!(s.global_progress().samples_accumulated, 60);
+        assert!(s.resume(T0 + 1.0));
+        assert_eq!(s.global_progress().samples_accumulated, 90);
+        assert!(!s.is_paused());
+    }
+
+    #[test]
+    fn update_epoch_needs_pause_and_resets_local_progress() {
+        let mut s = state();
+        s.report(0, 100, T0 + 1.0);
+        assert_eq!(s.update_epoch(None, T0 + 1.0), Err(NotPaused));
+        s.pause();
+        assert_eq!(s.update_epoch(None, T0 + 2.0), Ok(1));
+        assert_eq!(s.local_progress().epoch, 1);
+        assert_eq!(s.local_progress().samples_accumulated, 0);
+        assert_eq!(s.global_progress().epoch, 1);
+        assert_eq!(s.global_progress().samples_accumulated, 0);
+        assert_eq!(s.global_progress().eta_next_epoch, f64::INFINITY);
+        assert!(!s.fetched_this_epoch());
+        assert!(!s.ready_to_update_epoch(T0 + 1e9));
+        // Behind the global epoch: the global epoch does not move back.
+        s.apply_fetch(record_of(&[(5, 0, 1.0, T0)]), T0 + 3.0);
+        assert_eq!(s.global_progress().epoch, 1, "paused: held");
+        s.resume(T0 + 3.0);
+        assert_eq!(s.global_progress().epoch, 5);
+        s.pause();
+        assert_eq!(s.update_epoch(Some(5), T0 + 4.0), Ok(5));
+        assert_eq!(s.global_progress().epoch, 5);
+        assert_eq!(s.local_progress().epoch, 5);
+    }
+
+    #[test]
+    fn eta_makes_it_ready() {
+        let mut s = state();
+        // One peer at 10 samples/s with 50 samples: ETA in 5 s.
+        s.apply_fetch(record_of(&[(0, 50, 10.0, T0)]), T0);
+        assert!(!s.ready_to_update_epoch(T0 + 4.9));
+        assert!(s.ready_to_update_epoch(T0 + 5.0));
+        assert_eq!(s.estimated_next_update_time(T0 + 1.0), T0 + 5.0);
+    }
+}
