@@ -31,6 +31,8 @@ pub struct TrackerConfig {
     pub performance_ema_alpha: f64,
     /// Lifetime of a published entry; entries are republished every half of it.
     pub metadata_expiration: f64,
+    /// Bound on every DHT store and get the tracker makes.
+    pub request_timeout: f64,
 }
 
 impl Default for TrackerConfig {
@@ -46,6 +48,7 @@ impl Default for TrackerConfig {
             expected_drift_rate: 0.2,
             performance_ema_alpha: 0.1,
             metadata_expiration: 60.0,
+            request_timeout: 10.0,
         }
     }
 }
@@ -134,6 +137,7 @@ impl TrackerConfig {
             ("min_refresh_period", self.min_refresh_period),
             ("max_refresh_period", self.max_refresh_period),
             ("default_refresh_period", self.default_refresh_period),
+            ("request_timeout", self.request_timeout),
         ] {
             if !(value.is_finite() && value > 0.0) {
                 return Err(ConfigError::NonPositivePeriod { setting, value });
@@ -172,6 +176,21 @@ impl TrackerConfig {
     pub fn republish_period(&self) -> f64 {
         self.metadata_expiration / 2.0
     }
+
+    /// [`TrackerConfig::request_timeout`] as a `Duration`.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        seconds(self.request_timeout)
+    }
+}
+
+/// A non-negative, finite number of seconds as a `Duration` (anything else becomes zero or the
+/// largest `Duration`), for timers fed from computed `f64` times.
+pub fn seconds(value: f64) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(if value.is_nan() {
+        std::time::Duration::ZERO
+    } else {
+        std::time::Duration::MAX
+    })
 }
 
 #[cfg(test)]
@@ -249,6 +268,13 @@ mod tests {
             })
         );
         assert_eq!(
+            with(|c| c.request_timeout = 0.0),
+            Err(ConfigError::NonPositivePeriod {
+                setting: "request_timeout",
+                value: 0.0
+            })
+        );
+        assert_eq!(
             with(|c| c.expected_drift_peers = -1.0),
             Err(ConfigError::NegativeDrift {
                 setting: "expected_drift_peers",
@@ -293,6 +319,16 @@ mod tests {
         );
         assert_eq!(with(|c| c.expected_drift_peers = 0.0), Ok(()));
         assert_eq!(with(|c| c.target_batch_size = 1), Ok(()));
+    }
+
+    #[test]
+    fn seconds_never_panics() {
+        use std::time::Duration;
+        assert_eq!(seconds(1.5), Duration::from_millis(1500));
+        assert_eq!(seconds(-3.0), Duration::ZERO);
+        assert_eq!(seconds(f64::NAN), Duration::ZERO);
+        assert_eq!(seconds(f64::INFINITY), Duration::MAX);
+        assert_eq!(seconds(1e300), Duration::MAX);
     }
 
     #[test]

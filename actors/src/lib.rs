@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod dht;
 pub mod ema;
 pub mod estimator;
 pub mod identity;

@@ -280,7 +280,10 @@ mod tests {
         assert_eq!(s.global_progress().samples_accumulated, 30);
         // 30 samples in 1 s, first update: 30/s exactly after bias correction.
         assert!((s.samples_per_second() - 30.0).abs() < 1e-9);
-        assert_eq!(s.local_progress().samples_per_second, s.samples_per_second());
+        assert_eq!(
+            s.local_progress().samples_per_second,
+            s.samples_per_second()
+        );
         assert_eq!(s.local_progress().time, T0 + 1.0);
         s.report(0, 100, T0 + 2.0);
         assert_eq!(s.global_progress().samples_accumulated, 100);
@@ -314,11 +317,17 @@ mod tests {
     #[test]
     fn fetch_applies_unless_paused_and_held_results_apply_on_resume() {
         let mut s = state();
-        assert_eq!(s.apply_fetch(record_of(&[(0, 60, 10.0, T0)]), T0), FetchOutcome::Applied);
+        assert_eq!(
+            s.apply_fetch(record_of(&[(0, 60, 10.0, T0)]), T0),
+            FetchOutcome::Applied
+        );
         assert_eq!(s.global_progress().samples_accumulated, 60);
         assert!(s.fetched_this_epoch());
         s.pause();
-        assert_eq!(s.apply_fetch(record_of(&[(0, 90, 10.0, T0)]), T0), FetchOutcome::Held);
+        assert_eq!(
+            s.apply_fetch(record_of(&[(0, 90, 10.0, T0)]), T0),
+            FetchOutcome::Held
+        );
         assert_eq!(s.global_progress().samples_accumulated, 60);
         s.pause();
         assert!(!s.resume(T0 + 1.0), "still paused once");
