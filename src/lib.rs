@@ -8,11 +8,18 @@
 //! `swarm-progress-actors`, whose public types are re-exported here.
 
 pub mod settings;
+pub mod tracker;
 
 pub use settings::{Settings, SettingsError};
-pub use swarm_progress_actors::{
-    clock, config, ema, estimator, identity, progress, records, Clock, ConfigError, GlobalProgress,
-    Identity, IdentityError, LocalProgress, ManualClock, PeerKey, PerformanceEma, ProgressRecord,
-    RecordLimits, RejectionCounts, RejectionReason, SharedClock, SignedEntry, SystemClock,
-    TrackerConfig,
+pub use swarm_progress_actors::dht::memory::{
+    FaultControl, Faults, MemoryDht, MemoryNetwork, MemoryPeer,
 };
+pub use swarm_progress_actors::dht::{DhtError, DhtHandle, GatewayFactory};
+pub use swarm_progress_actors::tracker::{ActorKind, Health, SupervisionPolicy, TrackerError};
+pub use swarm_progress_actors::{
+    clock, config, dht, ema, estimator, identity, progress, records, Clock, ConfigError,
+    GlobalProgress, Identity, IdentityError, LocalProgress, ManualClock, PeerKey, PerformanceEma,
+    ProgressRecord, RecordLimits, RejectionCounts, RejectionReason, SharedClock, SignedEntry,
+    SystemClock, TrackerConfig,
+};
+pub use tracker::{PauseGuard, ProgressTracker, TrackerOptions};

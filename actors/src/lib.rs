@@ -11,6 +11,7 @@ pub mod estimator;
 pub mod identity;
 pub mod progress;
 pub mod records;
+pub mod tracker;
 pub mod tracker_state;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

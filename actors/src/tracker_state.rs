@@ -115,6 +115,11 @@ impl TrackerState {
         self.fetched_this_epoch
     }
 
+    /// How many pauses are held.
+    pub fn pause_depth(&self) -> u32 {
+        self.pause_depth
+    }
+
     /// Whether updates are paused.
     pub fn is_paused(&self) -> bool {
         self.pause_depth > 0

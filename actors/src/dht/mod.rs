@@ -7,6 +7,7 @@
 
 pub mod memory;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,32 +110,36 @@ impl DhtHandle {
         )
     }
 
-    /// Stores `entry`, bounded by `timeout`.
-    pub async fn store(
+    /// Stores `entry`, bounded by `timeout`. The returned future owns what it needs.
+    pub fn store(
         &self,
         key: String,
         subkey: PeerKey,
         entry: SignedEntry,
         timeout: Duration,
-    ) -> Result<bool, DhtError> {
+    ) -> impl Future<Output = Result<bool, DhtError>> + 'static {
         let request = self.store.send(Store { key, subkey, entry });
-        match tokio::time::timeout(timeout, request).await {
-            Ok(reply) => reply?,
-            Err(_) => Err(DhtError::Timeout(timeout)),
+        async move {
+            match tokio::time::timeout(timeout, request).await {
+                Ok(reply) => reply?,
+                Err(_) => Err(DhtError::Timeout(timeout)),
+            }
         }
     }
 
-    /// Reads `key`, bounded by `timeout`.
-    pub async fn get(
+    /// Reads `key`, bounded by `timeout`. The returned future owns what it needs.
+    pub fn get(
         &self,
         key: String,
         latest: bool,
         timeout: Duration,
-    ) -> Result<Option<ProgressRecord>, DhtError> {
+    ) -> impl Future<Output = Result<Option<ProgressRecord>, DhtError>> + 'static {
         let request = self.get.send(Get { key, latest });
-        match tokio::time::timeout(timeout, request).await {
-            Ok(reply) => reply?,
-            Err(_) => Err(DhtError::Timeout(timeout)),
+        async move {
+            match tokio::time::timeout(timeout, request).await {
+                Ok(reply) => reply?,
+                Err(_) => Err(DhtError::Timeout(timeout)),
+            }
         }
     }
 

@@ -184,12 +184,13 @@ impl SignedEntry {
         self.expiration > now
     }
 
-    /// The merge order: larger expiration wins; exact ties are broken by kind, value bytes and
-    /// signature so that merging is deterministic whatever the order of arrival.
+    /// The merge order: larger expiration wins; at equal expiration a tombstone wins (a peer
+    /// that left stays gone), and remaining ties are broken by value bytes and signature so that
+    /// merging is deterministic whatever the order of arrival.
     pub fn recency_cmp(&self, other: &SignedEntry) -> Ordering {
         self.expiration
             .total_cmp(&other.expiration)
-            .then_with(|| self.kind().cmp(&other.kind()))
+            .then_with(|| other.kind().cmp(&self.kind()))
             .then_with(|| self.value_bytes.cmp(&other.value_bytes))
             .then_with(|| self.signature.cmp(&other.signature))
     }
@@ -481,5 +482,7 @@ mod tests {
         assert_eq!(a.recency_cmp(&b), b.recency_cmp(&a).reverse());
         assert_ne!(a.recency_cmp(&b), Ordering::Equal);
         assert_eq!(a.recency_cmp(&a.clone()), Ordering::Equal);
+        let tombstone = SignedEntry::sign(&id, KEY, None, NOW + 10.0).unwrap();
+        assert_eq!(tombstone.recency_cmp(&a), Ordering::Greater);
     }
 }
