@@ -89,7 +89,7 @@ impl ProgressTracker {
         dht: impl GatewayFactory,
         options: TrackerOptions,
     ) -> Result<Self, TrackerError> {
-        Self::launch(config, Box::new(dht), options, false)
+        Self::launch(config, Box::new(dht), options)
     }
 
     /// Starts a tracker on its own actix System in a background thread, with default options.
@@ -109,12 +109,22 @@ impl ProgressTracker {
             .name(format!("swarm-progress-{}", config.prefix))
             .spawn(move || {
                 let system = System::new();
-                let started = system
-                    .block_on(async move { Self::launch(config, Box::new(dht), options, true) });
-                let ok = started.is_ok();
+                let started =
+                    system.block_on(async move { Self::launch(config, Box::new(dht), options) });
+                let health = started.as_ref().ok().map(|t| t.health.clone());
                 let _ = tx.send(started);
-                if ok {
-                    let _ = system.run();
+                if let Some(health) = health {
+                    // Run the actors until the Supervisor has stopped (or died), then give
+                    // pending replies a moment to reach their callers.
+                    system.block_on(async move {
+                        let mut health = health;
+                        while *health.borrow_and_update() != Health::Stopped {
+                            if health.changed().await.is_err() {
+                                break;
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    });
                 }
             })
             .map_err(|e| TrackerError::Runtime(e.to_string()))?;
@@ -131,7 +141,6 @@ impl ProgressTracker {
         config: TrackerConfig,
         dht: Box<dyn GatewayFactory>,
         options: TrackerOptions,
-        owns_system: bool,
     ) -> Result<Self, TrackerError> {
         config.validate()?;
         if System::try_current().is_none() {
@@ -151,7 +160,6 @@ impl ProgressTracker {
                 options.supervision,
                 dht,
                 channels.clone(),
-                owns_system,
             )
             .start(),
             state: channels.state.subscribe(),
@@ -376,8 +384,8 @@ impl Drop for ProgressTracker {
                 timeout: self.config.request_timeout(),
             });
         }
-        // A background System stops itself once the Supervisor has stopped; its thread is
-        // detached rather than joined, so dropping never blocks.
+        // A background System ends once the Supervisor has stopped; its thread is detached
+        // rather than joined, so dropping never blocks.
     }
 }
 

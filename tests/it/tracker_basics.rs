@@ -34,3 +34,159 @@ async fn two_trackers_see_each_other() {
     );
     b.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+#[actix_rt::test]
+async fn pause_holds_fetched_results_until_the_guard_is_dropped() {
+    let net = MemoryNetwork::new(SystemClock::shared());
+    let a = ProgressTracker::start(fast_config("pause", 1000), net.peer().unwrap())
+        .await
+        .unwrap();
+    let b = ProgressTracker::start(fast_config("pause", 1000), net.peer().unwrap())
+        .await
+        .unwrap();
+    a.report_local_progress(0, 100).unwrap();
+    assert!(eventually(PATIENCE, || b.global_progress().samples_accumulated == 100).await);
+
+    let guard = b.pause_updates().await.unwrap();
+    assert!(b.is_paused());
+    a.report_local_progress(0, 300).unwrap();
+    let key = a.config().progress_key();
+    // Wait until a's new entry is in the DHT and b has fetched it at least twice since.
+    assert!(
+        eventually(PATIENCE, || net
+            .record(&key)
+            .and_then(|r| r.get(&a.peer_key()).and_then(|e| e.value().cloned()))
+            .is_some_and(|v| v.samples_accumulated == 300))
+        .await
+    );
+    let fetched_before = b.stats().fetches_ok.load(std::sync::atomic::Ordering::Relaxed);
+    b.request_refresh();
+    assert!(
+        eventually(PATIENCE, || b
+            .stats()
+            .fetches_ok
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= fetched_before + 2)
+        .await
+    );
+    assert_eq!(b.global_progress().samples_accumulated, 100, "held back while paused");
+    drop(guard);
+    assert!(
+        eventually(PATIENCE, || b.global_progress().samples_accumulated == 300).await,
+        "applied after resume: {:?}",
+        b.global_progress()
+    );
+    assert!(!b.is_paused());
+}
+
+#[actix_rt::test]
+async fn update_epoch_resets_local_progress_and_publishes_it() {
+    let net = MemoryNetwork::new(SystemClock::shared());
+    let a = ProgressTracker::start(fast_config("epoch", 100), net.peer().unwrap())
+        .await
+        .unwrap();
+    let b = ProgressTracker::start(fast_config("epoch", 100), net.peer().unwrap())
+        .await
+        .unwrap();
+    a.report_local_progress(0, 100).unwrap();
+    assert!(eventually(PATIENCE, || a.ready_to_update_epoch()).await);
+    {
+        let guard = a.pause_updates().await.unwrap();
+        assert_eq!(guard.update_epoch(None).await.unwrap(), 1);
+    }
+    let local = a.local_progress();
+    assert_eq!((local.epoch, local.samples_accumulated), (1, 0));
+    assert_eq!(a.global_epoch(), 1);
+    assert!(!a.fetched_this_epoch());
+    let key = a.config().progress_key();
+    assert!(
+        eventually(PATIENCE, || net
+            .record(&key)
+            .and_then(|r| r.get(&a.peer_key()).and_then(|e| e.value().cloned()))
+            .is_some_and(|v| v.epoch == 1 && v.samples_accumulated == 0))
+        .await,
+        "the reset progress is published"
+    );
+    // b, still at epoch 0, sees the swarm ahead and is ready to catch up.
+    assert!(eventually(PATIENCE, || b.global_epoch() == 1 && b.ready_to_update_epoch()).await);
+}
+
+#[actix_rt::test]
+async fn a_client_at_a_higher_epoch_does_not_move_the_global_epoch() {
+    let net = MemoryNetwork::new(SystemClock::shared());
+    let peer = ProgressTracker::start(fast_config("client", 1000), net.peer().unwrap())
+        .await
+        .unwrap();
+    let client_config = swarm_progress::TrackerConfig {
+        client_mode: true,
+        ..fast_config("client", 1000)
+    };
+    let client = ProgressTracker::start(client_config, net.peer().unwrap())
+        .await
+        .unwrap();
+    client.report_local_progress(7, 10).unwrap();
+    peer.report_local_progress(0, 20).unwrap();
+    assert!(
+        eventually(PATIENCE, || {
+            let g = peer.global_progress();
+            g.num_peers == 2 && g.num_clients == 1 && g.samples_accumulated == 20
+        })
+        .await,
+        "{:?}",
+        peer.global_progress()
+    );
+    assert_eq!(peer.global_epoch(), 0);
+    // Control: a non-client at epoch 7 does move it.
+    let other = ProgressTracker::start(fast_config("client", 1000), net.peer().unwrap())
+        .await
+        .unwrap();
+    other.report_local_progress(7, 1).unwrap();
+    assert!(eventually(PATIENCE, || peer.global_epoch() == 7).await);
+}
+
+#[test]
+fn a_spawned_tracker_serves_plain_threads() {
+    let net = MemoryNetwork::new(SystemClock::shared());
+    let watcher_peer = net.peer().unwrap();
+    let mut tracker =
+        ProgressTracker::spawn(fast_config("spawned", 50), net.peer().unwrap()).unwrap();
+    let mut watcher = ProgressTracker::spawn(fast_config("spawned", 50), watcher_peer).unwrap();
+    tracker.report_local_progress(0, 50).unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !tracker.ready_to_update_epoch() {
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    {
+        let guard = tracker.pause_updates_blocking().unwrap();
+        assert_eq!(guard.update_epoch_blocking(None).unwrap(), 1);
+    }
+    assert_eq!(tracker.local_progress().epoch, 1);
+    while watcher.global_epoch() != 1 {
+        assert!(std::time::Instant::now() < deadline, "watcher never saw epoch 1");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    tracker.shutdown_blocking(Duration::from_secs(5)).unwrap();
+    assert_eq!(tracker.health(), swarm_progress::Health::Stopped);
+    watcher.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn start_outside_a_system_and_bad_config_are_errors() {
+    let net = MemoryNetwork::new(SystemClock::shared());
+    let outside = futures::executor::block_on(ProgressTracker::start(
+        fast_config("outside", 1),
+        net.peer().unwrap(),
+    ));
+    assert!(matches!(outside, Err(swarm_progress::TrackerError::Runtime(_))));
+    let bad = swarm_progress::TrackerConfig {
+        target_batch_size: 0,
+        ..fast_config("bad", 1)
+    };
+    assert!(matches!(
+        ProgressTracker::spawn(bad, net.peer().unwrap()),
+        Err(swarm_progress::TrackerError::Config(
+            swarm_progress::ConfigError::ZeroTargetBatchSize
+        ))
+    ));
+}

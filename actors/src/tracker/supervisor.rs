@@ -135,8 +135,6 @@ pub struct Supervisor {
     last_report: Option<ReportProgress>,
     /// Pauses the trainer holds, re-applied to a restarted Estimator.
     pause_depth: u32,
-    /// Stop the actix System when the Supervisor stops (the tracker owns its System).
-    stop_system_on_exit: bool,
 }
 
 impl Supervisor {
@@ -147,7 +145,6 @@ impl Supervisor {
         policy: SupervisionPolicy,
         factory: Box<dyn GatewayFactory>,
         channels: TrackerChannels,
-        stop_system_on_exit: bool,
     ) -> Self {
         Self {
             identity: factory.identity(),
@@ -166,7 +163,6 @@ impl Supervisor {
             phase: Phase::Running,
             last_report: None,
             pause_depth: 0,
-            stop_system_on_exit,
         }
     }
 
@@ -392,11 +388,6 @@ impl Actor for Supervisor {
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         self.channels.health.send_replace(Health::Stopped);
-        if self.stop_system_on_exit {
-            if let Some(system) = System::try_current() {
-                system.stop();
-            }
-        }
     }
 }
 
