@@ -14,7 +14,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
 
@@ -71,6 +71,8 @@ pub struct ProgressTracker {
     /// The thread of that arbiter (blocking calls there would deadlock).
     home: ThreadId,
     shutdown_requested: AtomicBool,
+    /// The last report sent, numbered; reads apply it to the snapshot until the Estimator has.
+    last_report: Mutex<ReportProgress>,
     background: Option<Background>,
 }
 
@@ -172,6 +174,11 @@ impl ProgressTracker {
             arbiter: Arbiter::current(),
             home: std::thread::current().id(),
             shutdown_requested: AtomicBool::new(false),
+            last_report: Mutex::new(ReportProgress {
+                epoch: 0,
+                samples: 0,
+                seq: 0,
+            }),
             background: None,
         };
         Ok(handle)
@@ -179,14 +186,32 @@ impl ProgressTracker {
 
     // ---- non-blocking reads -------------------------------------------------------------
 
-    /// What this peer believes of the swarm.
-    pub fn global_progress(&self) -> GlobalProgress {
-        self.state.borrow().global_progress().clone()
+    /// Runs `read` on the latest snapshot, with this handle's last report applied if the
+    /// Estimator has not applied it yet (read-your-writes: a report is visible to the very next
+    /// read). Clones the snapshot only in that case.
+    fn with_view<R>(&self, read: impl FnOnce(&TrackerState) -> R) -> R {
+        let report = *self
+            .last_report
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let snapshot = self.state.borrow();
+        if report.seq <= snapshot.applied_report() {
+            return read(&snapshot);
+        }
+        let mut view = snapshot.clone();
+        drop(snapshot);
+        view.report(report.epoch, report.samples, self.clock.now());
+        read(&view)
     }
 
-    /// This peer's progress as last applied.
+    /// What this peer believes of the swarm.
+    pub fn global_progress(&self) -> GlobalProgress {
+        self.with_view(|s| s.global_progress().clone())
+    }
+
+    /// This peer's progress (including a report sent a moment ago).
     pub fn local_progress(&self) -> LocalProgress {
-        self.state.borrow().local_progress().clone()
+        self.with_view(|s| s.local_progress().clone())
     }
 
     /// The swarm's epoch.
@@ -196,14 +221,14 @@ impl ProgressTracker {
 
     /// Whether this peer may move to the next epoch now.
     pub fn ready_to_update_epoch(&self) -> bool {
-        self.state.borrow().ready_to_update_epoch(self.clock.now())
+        let now = self.clock.now();
+        self.with_view(|s| s.ready_to_update_epoch(now))
     }
 
     /// `now` if ready, else the estimated DHT time of the next epoch.
     pub fn estimated_next_update_time(&self) -> f64 {
-        self.state
-            .borrow()
-            .estimated_next_update_time(self.clock.now())
+        let now = self.clock.now();
+        self.with_view(|s| s.estimated_next_update_time(now))
     }
 
     /// This peer's speed estimate (samples per second).
@@ -281,7 +306,17 @@ impl ProgressTracker {
     /// applied in order and published by the Reporter.
     pub fn report_local_progress(&self, epoch: u64, samples: u64) -> Result<(), TrackerError> {
         self.check_usable()?;
-        self.supervisor.do_send(ReportProgress { epoch, samples });
+        let mut last = self
+            .last_report
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *last = ReportProgress {
+            epoch,
+            samples,
+            seq: last.seq + 1,
+        };
+        // Sent under the lock so sequence numbers reach the Estimator in order.
+        self.supervisor.do_send(*last);
         Ok(())
     }
 

@@ -50,6 +50,8 @@ pub struct TrackerState {
     pause_depth: u32,
     /// The latest entries fetched while paused.
     held: Option<Arc<ProgressRecord>>,
+    /// Sequence number of the last report applied (set by whoever numbers reports).
+    applied_report: u64,
 }
 
 impl TrackerState {
@@ -80,6 +82,7 @@ impl TrackerState {
             fetched_this_epoch: false,
             pause_depth: 0,
             held: None,
+            applied_report: 0,
         };
         state.reestimate(&ProgressRecord::new(), now);
         state
@@ -113,6 +116,16 @@ impl TrackerState {
     /// Whether a fetch was applied since the last epoch change.
     pub fn fetched_this_epoch(&self) -> bool {
         self.fetched_this_epoch
+    }
+
+    /// Sequence number of the last report applied.
+    pub fn applied_report(&self) -> u64 {
+        self.applied_report
+    }
+
+    /// Records that the report numbered `seq` has been applied.
+    pub fn set_applied_report(&mut self, seq: u64) {
+        self.applied_report = self.applied_report.max(seq);
     }
 
     /// How many pauses are held.

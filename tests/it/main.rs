@@ -1,5 +1,8 @@
 //! Integration tests of swarm-progress, one binary with a module per area (build time matters).
 
 mod record_flow;
+mod supervision;
 mod support;
+mod swarm;
+mod tombstone;
 mod tracker_basics;

@@ -59,7 +59,10 @@ async fn pause_holds_fetched_results_until_the_guard_is_dropped() {
             .is_some_and(|v| v.samples_accumulated == 300))
         .await
     );
-    let fetched_before = b.stats().fetches_ok.load(std::sync::atomic::Ordering::Relaxed);
+    let fetched_before = b
+        .stats()
+        .fetches_ok
+        .load(std::sync::atomic::Ordering::Relaxed);
     b.request_refresh();
     assert!(
         eventually(PATIENCE, || b
@@ -69,7 +72,11 @@ async fn pause_holds_fetched_results_until_the_guard_is_dropped() {
             >= fetched_before + 2)
         .await
     );
-    assert_eq!(b.global_progress().samples_accumulated, 100, "held back while paused");
+    assert_eq!(
+        b.global_progress().samples_accumulated,
+        100,
+        "held back while paused"
+    );
     drop(guard);
     assert!(
         eventually(PATIENCE, || b.global_progress().samples_accumulated == 300).await,
@@ -108,7 +115,11 @@ async fn update_epoch_resets_local_progress_and_publishes_it() {
         "the reset progress is published"
     );
     // b, still at epoch 0, sees the swarm ahead and is ready to catch up.
-    assert!(eventually(PATIENCE, || b.global_epoch() == 1 && b.ready_to_update_epoch()).await);
+    assert!(
+        eventually(PATIENCE, || b.global_epoch() == 1
+            && b.ready_to_update_epoch())
+        .await
+    );
 }
 
 #[actix_rt::test]
@@ -163,7 +174,10 @@ fn a_spawned_tracker_serves_plain_threads() {
     }
     assert_eq!(tracker.local_progress().epoch, 1);
     while watcher.global_epoch() != 1 {
-        assert!(std::time::Instant::now() < deadline, "watcher never saw epoch 1");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "watcher never saw epoch 1"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     tracker.shutdown_blocking(Duration::from_secs(5)).unwrap();
@@ -178,7 +192,10 @@ fn start_outside_a_system_and_bad_config_are_errors() {
         fast_config("outside", 1),
         net.peer().unwrap(),
     ));
-    assert!(matches!(outside, Err(swarm_progress::TrackerError::Runtime(_))));
+    assert!(matches!(
+        outside,
+        Err(swarm_progress::TrackerError::Runtime(_))
+    ));
     let bad = swarm_progress::TrackerConfig {
         target_batch_size: 0,
         ..fast_config("bad", 1)
@@ -189,4 +206,22 @@ fn start_outside_a_system_and_bad_config_are_errors() {
             swarm_progress::ConfigError::ZeroTargetBatchSize
         ))
     ));
+}
+
+#[actix_rt::test]
+async fn a_report_is_visible_to_the_very_next_read() {
+    let net = MemoryNetwork::new(SystemClock::shared());
+    let a = ProgressTracker::start(fast_config("ryw", 100), net.peer().unwrap())
+        .await
+        .unwrap();
+    // Alone, at epoch 0: a report of 100 samples reaches the target at once.
+    for samples in [10, 60, 100] {
+        a.report_local_progress(0, samples).unwrap();
+        assert_eq!(a.local_progress().samples_accumulated, samples);
+    }
+    assert!(a.ready_to_update_epoch());
+    assert_eq!(a.global_progress().samples_accumulated, 100);
+    // A report at another epoch is seen at once too.
+    a.report_local_progress(5, 1).unwrap();
+    assert_eq!(a.local_progress().epoch, 5);
 }

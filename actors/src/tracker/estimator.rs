@@ -95,6 +95,7 @@ impl Handler<ReportProgress> for Estimator {
     fn handle(&mut self, msg: ReportProgress, _ctx: &mut Context<Self>) {
         let now = self.clock.now();
         self.state.report(msg.epoch, msg.samples, now);
+        self.state.set_applied_report(msg.seq);
         TrackerStats::bump(&self.stats.reports);
         trace!(epoch = msg.epoch, samples = msg.samples, "local progress");
         self.snapshot();

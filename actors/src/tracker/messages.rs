@@ -184,6 +184,9 @@ pub struct ReportProgress {
     pub epoch: u64,
     /// Samples accumulated in it.
     pub samples: u64,
+    /// The handle's sequence number of this report (lets reads see a report that was sent but
+    /// not yet applied).
+    pub seq: u64,
 }
 
 /// "State updated": fetch the swarm's progress now.

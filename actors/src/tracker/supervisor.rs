@@ -477,7 +477,12 @@ impl Handler<UpdateEpoch> for Supervisor {
                 .map(|reply, act, _ctx| {
                     let epoch =
                         reply.map_err(|_| TrackerError::Restarting(ActorKind::Estimator))??;
-                    act.last_report = Some(ReportProgress { epoch, samples: 0 });
+                    let seq = act.last_report.map_or(0, |r| r.seq);
+                    act.last_report = Some(ReportProgress {
+                        epoch,
+                        samples: 0,
+                        seq,
+                    });
                     Ok(epoch)
                 }),
         )
