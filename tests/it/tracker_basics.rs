@@ -225,3 +225,30 @@ async fn a_report_is_visible_to_the_very_next_read() {
     a.report_local_progress(5, 1).unwrap();
     assert_eq!(a.local_progress().epoch, 5);
 }
+
+#[actix_rt::test]
+async fn dropping_the_handle_shuts_down_in_the_background() {
+    let net = MemoryNetwork::new(SystemClock::shared());
+    let silent_peer = net.peer().unwrap();
+    silent_peer.faults().update(|f| f.drop_replies = true);
+    let silent = ProgressTracker::start(fast_config("drop", 100), silent_peer)
+        .await
+        .unwrap();
+    let a = ProgressTracker::start(fast_config("drop", 100), net.peer().unwrap())
+        .await
+        .unwrap();
+    let b = ProgressTracker::start(fast_config("drop", 100), net.peer().unwrap())
+        .await
+        .unwrap();
+    assert!(eventually(PATIENCE, || b.global_progress().num_peers == 2).await);
+    let started = std::time::Instant::now();
+    drop(silent); // its gateway never answers: dropping must still return at once
+    drop(a);
+    assert!(started.elapsed() < Duration::from_millis(500));
+    // a's tombstone is stored in the background.
+    assert!(
+        eventually(PATIENCE, || b.global_progress().num_peers == 1).await,
+        "{:?}",
+        b.global_progress()
+    );
+}
