@@ -177,6 +177,12 @@ impl TrackerConfig {
         self.metadata_expiration / 2.0
     }
 
+    /// Delay before retrying a failed DHT operation after `failures` consecutive failures:
+    /// `min_refresh_period * 2^failures`, at most `cap` seconds.
+    pub fn retry_delay(&self, failures: u32, cap: f64) -> f64 {
+        (self.min_refresh_period * 2f64.powi(failures.min(30) as i32)).min(cap)
+    }
+
     /// [`TrackerConfig::request_timeout`] as a `Duration`.
     pub fn request_timeout(&self) -> std::time::Duration {
         seconds(self.request_timeout)
@@ -319,6 +325,16 @@ mod tests {
         );
         assert_eq!(with(|c| c.expected_drift_peers = 0.0), Ok(()));
         assert_eq!(with(|c| c.target_batch_size = 1), Ok(()));
+    }
+
+    #[test]
+    fn retry_delay_doubles_up_to_the_cap() {
+        let c = TrackerConfig::default();
+        assert_eq!(c.retry_delay(0, 10.0), 0.5);
+        assert_eq!(c.retry_delay(1, 10.0), 1.0);
+        assert_eq!(c.retry_delay(3, 10.0), 4.0);
+        assert_eq!(c.retry_delay(5, 10.0), 10.0);
+        assert_eq!(c.retry_delay(u32::MAX, 10.0), 10.0);
     }
 
     #[test]

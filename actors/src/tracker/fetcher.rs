@@ -89,9 +89,7 @@ impl Fetcher {
                 Err(e) => {
                     TrackerStats::bump(&act.stats.fetches_failed);
                     act.failures = act.failures.saturating_add(1);
-                    let backoff = (act.config.min_refresh_period
-                        * 2f64.powi(act.failures.min(16) as i32))
-                    .min(act.config.max_refresh_period);
+                    let backoff = act.config.retry_delay(act.failures, act.config.max_refresh_period);
                     warn!(error = %e, failures = act.failures, retry_in = backoff, "fetch failed");
                     now + backoff
                 }

@@ -125,9 +125,9 @@ impl Reporter {
                 Err(e) => {
                     TrackerStats::bump(&act.stats.stores_failed);
                     act.failures = act.failures.saturating_add(1);
-                    let backoff = (act.config.min_refresh_period
-                        * 2f64.powi(act.failures.min(16) as i32))
-                    .min(act.config.republish_period());
+                    let backoff = act
+                        .config
+                        .retry_delay(act.failures, act.config.republish_period());
                     warn!(error = %e, failures = act.failures, retry_in = backoff, "store failed");
                     if !act.dirty {
                         act.schedule(ctx, seconds(backoff));

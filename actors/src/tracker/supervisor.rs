@@ -593,3 +593,20 @@ impl Handler<Shutdown> for Supervisor {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_initial_delay_up_to_the_max() {
+        let policy = SupervisionPolicy {
+            backoff_initial: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(300),
+            ..SupervisionPolicy::default()
+        };
+        let delays: Vec<u128> = (1..=6).map(|n| policy.backoff(n).as_millis()).collect();
+        assert_eq!(delays, [50, 100, 200, 300, 300, 300]);
+        assert_eq!(policy.backoff(u32::MAX), Duration::from_millis(300));
+    }
+}
