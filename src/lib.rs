@@ -11,9 +11,11 @@ pub mod settings;
 pub mod tracker;
 
 pub use settings::{Settings, SettingsError};
+pub use swarm_progress_actors::dht::kademlia::{KademliaGateway, KademliaPeer};
 pub use swarm_progress_actors::dht::memory::{
     FaultControl, Faults, MemoryDht, MemoryNetwork, MemoryPeer,
 };
+pub use swarm_progress_actors::dht::node::{Multiaddr, NodeConfig, NodeHandle, NodeInfo, PeerId};
 pub use swarm_progress_actors::dht::{DhtError, DhtHandle, GatewayFactory};
 pub use swarm_progress_actors::tracker::{ActorKind, Health, SupervisionPolicy, TrackerError};
 pub use swarm_progress_actors::{

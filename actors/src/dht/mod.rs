@@ -3,9 +3,12 @@
 //! [`GatewayFactory`] a tracker uses to start (and restart) its gateway.
 //!
 //! Any actor that handles the three messages can be a gateway: [`memory::MemoryDht`] (the
-//! in-process mock) and, in a later module, the libp2p Kademlia node.
+//! in-process mock) and [`kademlia::KademliaGateway`] (a libp2p Kademlia node, [`node`]).
 
+pub mod kad_store;
+pub mod kademlia;
 pub mod memory;
+pub mod node;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -162,4 +165,14 @@ pub trait GatewayFactory: Send + 'static {
 
     /// Starts a gateway actor on the current arbiter.
     fn start(&self) -> Result<DhtHandle, DhtError>;
+}
+
+impl GatewayFactory for Box<dyn GatewayFactory> {
+    fn identity(&self) -> Arc<Identity> {
+        (**self).identity()
+    }
+
+    fn start(&self) -> Result<DhtHandle, DhtError> {
+        (**self).start()
+    }
 }

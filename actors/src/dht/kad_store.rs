@@ -1,0 +1,221 @@
+//! `ProgressStore`: the Kademlia `RecordStore` of a swarm-progress node. It keeps one merged
+//! [`ProgressRecord`] per key and applies the merge rule on every put, so a put carrying one
+//! peer's entry adds to the dictionary instead of replacing it. Every put is validated (decode,
+//! signatures, schema, expirations, limits); bad entries are dropped and counted by reason.
+//! The stored `Record`'s expiry is the latest entry expiration, mapped from DHT time to a local
+//! `Instant`. The stock store's 64 KiB value cap does not apply; explicit limits do.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use libp2p::kad::store::{self, RecordStore};
+use libp2p::kad::{ProviderRecord, Record, RecordKey};
+use libp2p::PeerId;
+use tracing::debug;
+
+use crate::clock::SharedClock;
+use crate::records::{ProgressRecord, RecordLimits, RejectionCounts, Validated};
+
+/// Rejections counted by a node (store puts and records read from the network).
+#[derive(Debug, Clone, Default)]
+pub struct SharedRejections(Arc<Mutex<RejectionCounts>>);
+
+impl SharedRejections {
+    fn lock(&self) -> MutexGuard<'_, RejectionCounts> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds counts.
+    pub fn add(&self, counts: &RejectionCounts) {
+        self.lock().add(counts);
+    }
+
+    /// The counts so far.
+    pub fn get(&self) -> RejectionCounts {
+        *self.lock()
+    }
+}
+
+/// One key's merged record and its encoded form (what `get` serves).
+pub struct Held {
+    progress: ProgressRecord,
+    record: Record,
+}
+
+/// The node's record store.
+pub struct ProgressStore {
+    by_key: HashMap<RecordKey, Held>,
+    clock: SharedClock,
+    limits: RecordLimits,
+    /// Most keys held; puts of new keys beyond it fail with `MaxRecords`.
+    max_keys: usize,
+    rejections: SharedRejections,
+}
+
+impl ProgressStore {
+    /// An empty store.
+    pub fn new(
+        clock: SharedClock,
+        limits: RecordLimits,
+        max_keys: usize,
+        rejections: SharedRejections,
+    ) -> Self {
+        Self {
+            by_key: HashMap::new(),
+            clock,
+            limits,
+            max_keys,
+            rejections,
+        }
+    }
+
+    /// Decodes and validates a record value held under `key`, counting rejections.
+    pub fn validate(&self, key: &RecordKey, value: &[u8]) -> Option<ProgressRecord> {
+        let Ok(key_str) = std::str::from_utf8(key.as_ref()) else {
+            debug!("record key is not UTF-8");
+            return None;
+        };
+        match ProgressRecord::decode(key_str, value, self.clock.now(), &self.limits) {
+            Ok(Validated { record, rejections }) => {
+                self.rejections.add(&rejections);
+                Some(record)
+            }
+            Err(e) => {
+                debug!(error = %e, "undecodable record");
+                let mut counts = RejectionCounts::default();
+                counts.record(crate::records::RejectionReason::Malformed);
+                self.rejections.add(&counts);
+                None
+            }
+        }
+    }
+
+    /// Merges already-validated entries under `key` into the store.
+    pub fn merge(
+        &mut self,
+        key: &RecordKey,
+        incoming: &ProgressRecord,
+    ) -> Result<(), store::Error> {
+        let now = self.clock.now();
+        if !self.by_key.contains_key(key) && self.by_key.len() >= self.max_keys {
+            self.prune(now);
+            if self.by_key.len() >= self.max_keys {
+                return Err(store::Error::MaxRecords);
+            }
+        }
+        let held = self.by_key.entry(key.clone()).or_insert_with(|| Held {
+            progress: ProgressRecord::new(),
+            record: Record::new(key.clone(), Vec::new()),
+        });
+        held.progress.merge(incoming, now);
+        let dropped = held.progress.truncate(self.limits.max_entries);
+        if dropped > 0 {
+            let mut counts = RejectionCounts::default();
+            for _ in 0..dropped {
+                counts.record(crate::records::RejectionReason::TooManyEntries);
+            }
+            self.rejections.add(&counts);
+        }
+        held.record.value = held.progress.encode();
+        held.record.expires = expiry_instant(&held.progress, now);
+        if held.progress.is_empty() {
+            self.by_key.remove(key);
+        }
+        Ok(())
+    }
+
+    /// The merged record under `key`, live entries only.
+    pub fn progress(&mut self, key: &RecordKey) -> Option<ProgressRecord> {
+        let now = self.clock.now();
+        let held = self.by_key.get_mut(key)?;
+        if held.progress.prune_expired(now) > 0 {
+            held.record.value = held.progress.encode();
+        }
+        (!held.progress.is_empty()).then(|| held.progress.clone())
+    }
+
+    fn prune(&mut self, now: f64) {
+        self.by_key.retain(|_, held| {
+            if held.progress.prune_expired(now) > 0 {
+                held.record.value = held.progress.encode();
+            }
+            !held.progress.is_empty()
+        });
+    }
+
+    /// Drops expired entries (and keys left empty) so peers are not served dead entries.
+    pub fn prune_expired(&mut self) {
+        let now = self.clock.now();
+        self.prune(now);
+    }
+}
+
+/// The local `Instant` at which the last entry of `record` expires.
+fn expiry_instant(record: &ProgressRecord, now: f64) -> Option<Instant> {
+    let last = record
+        .iter()
+        .map(|(_, e)| e.expiration())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let ahead = Duration::try_from_secs_f64((last - now).max(0.0)).ok()?;
+    Instant::now().checked_add(ahead)
+}
+
+fn borrow(record: &Held) -> Cow<'_, Record> {
+    Cow::Borrowed(&record.record)
+}
+
+impl RecordStore for ProgressStore {
+    type RecordsIter<'a> = std::iter::Map<
+        std::collections::hash_map::Values<'a, RecordKey, Held>,
+        fn(&'a Held) -> Cow<'a, Record>,
+    >;
+    type ProvidedIter<'a> = std::vec::IntoIter<Cow<'a, ProviderRecord>>;
+
+    fn get(&self, key: &RecordKey) -> Option<Cow<'_, Record>> {
+        self.by_key.get(key).map(|held| Cow::Borrowed(&held.record))
+    }
+
+    fn put(&mut self, record: Record) -> store::Result<()> {
+        let max_bytes = self.limits.max_record_bytes();
+        if record.value.len() > max_bytes {
+            let mut counts = RejectionCounts::default();
+            counts.record(crate::records::RejectionReason::Oversized);
+            self.rejections.add(&counts);
+            return Err(store::Error::ValueTooLarge);
+        }
+        let Some(valid) = self.validate(&record.key, &record.value) else {
+            return Ok(());
+        };
+        if valid.is_empty() {
+            return Ok(());
+        }
+        self.merge(&record.key, &valid)
+    }
+
+    fn remove(&mut self, key: &RecordKey) {
+        self.by_key.remove(key);
+    }
+
+    fn records(&self) -> Self::RecordsIter<'_> {
+        self.by_key
+            .values()
+            .map(borrow as fn(&Held) -> Cow<'_, Record>)
+    }
+
+    fn add_provider(&mut self, _record: ProviderRecord) -> store::Result<()> {
+        // This DHT serves progress records only.
+        Ok(())
+    }
+
+    fn providers(&self, _key: &RecordKey) -> Vec<ProviderRecord> {
+        Vec::new()
+    }
+
+    fn provided(&self) -> Self::ProvidedIter<'_> {
+        Vec::new().into_iter()
+    }
+
+    fn remove_provider(&mut self, _key: &RecordKey, _provider: &PeerId) {}
+}

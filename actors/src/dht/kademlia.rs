@@ -1,0 +1,103 @@
+//! `KademliaGateway`: the production gateway, an actor that answers the DhtGateway contract by
+//! sending commands to a libp2p node ([`NodeHandle`]), and [`KademliaPeer`], the
+//! [`GatewayFactory`] that starts (and restarts) it under the peer's identity, so the subkey,
+//! the record signer and the libp2p peer id name the same key.
+
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+
+use crate::clock::SharedClock;
+use crate::dht::node::{NodeConfig, NodeHandle};
+use crate::dht::{DhtError, DhtHandle, GatewayFactory, Get, StopGateway, Store};
+use crate::identity::Identity;
+use crate::records::ProgressRecord;
+
+/// The libp2p gateway actor. Stopping it stops its node.
+#[derive(Debug)]
+pub struct KademliaGateway {
+    node: NodeHandle,
+}
+
+impl KademliaGateway {
+    /// A gateway in front of a running node.
+    pub fn new(node: NodeHandle) -> Self {
+        Self { node }
+    }
+}
+
+impl Actor for KademliaGateway {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.node.stop();
+    }
+}
+
+impl Handler<Store> for KademliaGateway {
+    type Result = ResponseFuture<Result<bool, DhtError>>;
+
+    fn handle(&mut self, msg: Store, _ctx: &mut Context<Self>) -> Self::Result {
+        let node = self.node.clone();
+        Box::pin(async move { node.store(msg.key, msg.subkey, msg.entry).await })
+    }
+}
+
+impl Handler<Get> for KademliaGateway {
+    type Result = ResponseFuture<Result<Option<ProgressRecord>, DhtError>>;
+
+    fn handle(&mut self, msg: Get, _ctx: &mut Context<Self>) -> Self::Result {
+        let node = self.node.clone();
+        Box::pin(async move { node.get(msg.key, msg.latest).await })
+    }
+}
+
+impl Handler<StopGateway> for KademliaGateway {
+    type Result = ();
+
+    fn handle(&mut self, _: StopGateway, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+/// A peer on the libp2p DHT: its identity and node settings. Each `start` runs a new node.
+#[derive(Debug, Clone)]
+pub struct KademliaPeer {
+    identity: Arc<Identity>,
+    config: NodeConfig,
+    clock: SharedClock,
+    /// The node of the most recent gateway (for inspection).
+    current: Arc<Mutex<Option<NodeHandle>>>,
+}
+
+impl KademliaPeer {
+    /// A peer with `identity` and node settings `config`.
+    pub fn new(identity: Arc<Identity>, config: NodeConfig, clock: SharedClock) -> Self {
+        Self {
+            identity,
+            config,
+            clock,
+            current: Arc::default(),
+        }
+    }
+
+    /// The node of the most recently started gateway.
+    pub fn node(&self) -> Option<NodeHandle> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl GatewayFactory for KademliaPeer {
+    fn identity(&self) -> Arc<Identity> {
+        self.identity.clone()
+    }
+
+    fn start(&self) -> Result<DhtHandle, DhtError> {
+        let node = NodeHandle::start(&self.identity, self.config.clone(), self.clock.clone())?;
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(node.clone());
+        Ok(DhtHandle::of(&KademliaGateway::new(node).start()))
+    }
+}
