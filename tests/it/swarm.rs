@@ -6,28 +6,38 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use swarm_progress::{MemoryNetwork, ProgressTracker, SystemClock};
+use swarm_progress::{GatewayFactory, MemoryNetwork, ProgressRecord, ProgressTracker, SystemClock};
 
 use crate::support::{eventually, fast_config, Trainer};
 
 #[actix_rt::test]
 async fn trainers_advance_together_and_a_late_fast_peer_speeds_them_up() {
-    const TARGET: u64 = 1500;
     let net = MemoryNetwork::new(SystemClock::shared());
+    let peers = net.clone();
+    scenario(
+        move || Box::new(peers.peer().unwrap()) as Box<dyn GatewayFactory>,
+        move |key| net.record(key),
+    )
+    .await;
+}
+
+/// The scenario, over any gateway: `new_peer` makes each tracker's gateway, `read` reads the
+/// progress record as the DHT holds it.
+pub async fn scenario(
+    mut new_peer: impl FnMut() -> Box<dyn GatewayFactory>,
+    read: impl Fn(&str) -> Option<ProgressRecord>,
+) {
+    const TARGET: u64 = 1500;
     let config = || fast_config("swarm", TARGET);
     // 8 samples every 20/40/80/160 ms: 400 + 200 + 100 + 50 = 750 samples/s, 2 s per epoch.
     let periods = [20u64, 40, 80, 160];
     let mut trackers = Vec::new();
     for _ in periods {
         trackers.push(Rc::new(
-            ProgressTracker::start(config(), net.peer().unwrap())
-                .await
-                .unwrap(),
+            ProgressTracker::start(config(), new_peer()).await.unwrap(),
         ));
     }
-    let watcher = ProgressTracker::start(config(), net.peer().unwrap())
-        .await
-        .unwrap();
+    let watcher = ProgressTracker::start(config(), new_peer()).await.unwrap();
 
     let final_epoch = 7;
     let limit = Duration::from_secs(90);
@@ -64,11 +74,7 @@ async fn trainers_advance_together_and_a_late_fast_peer_speeds_them_up() {
 
     // A fast peer (800 samples/s) joins one epoch ahead.
     let join_epoch = watcher.global_epoch() + 1;
-    let late = Rc::new(
-        ProgressTracker::start(config(), net.peer().unwrap())
-            .await
-            .unwrap(),
-    );
+    let late = Rc::new(ProgressTracker::start(config(), new_peer()).await.unwrap());
     let late_run = {
         let late = late.clone();
         let trainer = Trainer {
@@ -142,7 +148,7 @@ async fn trainers_advance_together_and_a_late_fast_peer_speeds_them_up() {
     );
     assert!(watcher.samples_per_second() < 1e-6);
     // And the swarm's entries carry them too: the watcher sees the published speeds in order.
-    let record = net.record(&config().progress_key()).unwrap();
+    let record = read(&config().progress_key()).unwrap();
     let published = |t: &ProgressTracker| {
         record
             .get(&t.peer_key())

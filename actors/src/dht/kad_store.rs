@@ -191,6 +191,20 @@ impl RecordStore for ProgressStore {
         if valid.is_empty() {
             return Ok(());
         }
+        // Count replays: entries older than what is held for their subkey.
+        if let Some(held) = self.by_key.get(&record.key) {
+            let mut stale = RejectionCounts::default();
+            for (subkey, entry) in valid.iter() {
+                if held
+                    .progress
+                    .get(subkey)
+                    .is_some_and(|mine| mine.recency_cmp(entry).is_gt())
+                {
+                    stale.record(crate::records::RejectionReason::Stale);
+                }
+            }
+            self.rejections.add(&stale);
+        }
         self.merge(&record.key, &valid)
     }
 
