@@ -300,3 +300,77 @@ async fn the_swarm_scenario_runs_over_real_nodes() {
     .await;
     seed.node.stop();
 }
+
+#[actix_rt::test]
+async fn nodes_on_the_in_memory_transport_share_records() {
+    let memory = |bootstrap| NodeConfig {
+        listen: vec!["/memory/0".parse().unwrap()],
+        ..node_config(bootstrap)
+    };
+    let (a, a_addr) = start_node(memory(vec![])).await;
+    assert!(a_addr.to_string().starts_with("/memory/"), "{a_addr}");
+    let (b, _) = start_node(memory(vec![a_addr])).await;
+    b.node
+        .store(
+            KEY.into(),
+            b.identity.public_key(),
+            entry(&b.identity, 3, 60.0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(read_until(&a.node, 1).await.map(|r| r.len()), Some(1));
+    a.node.stop();
+    b.node.stop();
+}
+
+#[actix_rt::test]
+async fn bootstrap_retries_until_the_seed_comes_up() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let seed_identity = Arc::new(Identity::generate().unwrap());
+    let seed_addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{}", seed_identity.peer_id())
+        .parse()
+        .unwrap();
+    let (a, _) = start_node(node_config(vec![seed_addr])).await;
+    // Alone, a store lands in the local replica.
+    let first = entry(&a.identity, 1, 60.0);
+    assert_eq!(
+        a.node
+            .store(KEY.into(), a.identity.public_key(), first)
+            .await,
+        Ok(true)
+    );
+    assert!(
+        eventually(PATIENCE, || a
+            .node
+            .stats()
+            .bootstrap_attempts
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 3)
+        .await,
+        "no retries"
+    );
+    let seed_config = NodeConfig {
+        listen: vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()],
+        ..node_config(vec![])
+    };
+    let seed = NodeHandle::start(&seed_identity, seed_config, SystemClock::shared()).unwrap();
+    assert!(
+        eventually(PATIENCE, || futures::executor::block_on(a.node.info())
+            .is_ok_and(|i| i.connected_peers >= 1))
+        .await,
+        "never joined the seed"
+    );
+    let second = entry(&a.identity, 2, 70.0);
+    a.node
+        .store(KEY.into(), a.identity.public_key(), second.clone())
+        .await
+        .unwrap();
+    let on_seed = read_until(&seed, 1).await.unwrap();
+    assert_eq!(on_seed.get(&a.identity.public_key()), Some(&second));
+    a.node.stop();
+    seed.stop();
+}

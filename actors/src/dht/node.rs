@@ -377,6 +377,14 @@ impl NodeHandle {
     }
 }
 
+/// A store in flight.
+struct PendingPut {
+    reply: oneshot::Sender<Result<bool, DhtError>>,
+    started: Instant,
+    /// The entry was newer than the local copy (what the reply reports on success).
+    fresh: bool,
+}
+
 /// A get in progress.
 struct PendingGet {
     key: RecordKey,
@@ -392,8 +400,7 @@ struct EventLoop {
     config: NodeConfig,
     clock: SharedClock,
     stats: Arc<NodeStats>,
-    /// Stores in flight: reply, start, and whether the entry was newer than the local copy.
-    puts: HashMap<QueryId, (oneshot::Sender<Result<bool, DhtError>>, Instant, bool)>,
+    puts: HashMap<QueryId, PendingPut>,
     raw_puts: HashMap<QueryId, oneshot::Sender<Result<(), DhtError>>>,
     gets: HashMap<QueryId, PendingGet>,
     listen_addrs: Vec<Multiaddr>,
@@ -562,7 +569,14 @@ impl EventLoop {
             Ok(qid) => {
                 // A stale entry still goes out (harmless: replicas keep the newer one) but the
                 // reply says it changed nothing here.
-                self.puts.insert(qid, (reply, Instant::now(), fresh));
+                self.puts.insert(
+                    qid,
+                    PendingPut {
+                        reply,
+                        started: Instant::now(),
+                        fresh,
+                    },
+                );
             }
             Err(e) => {
                 bump(&self.stats.stores_failed, 1);
@@ -612,28 +626,25 @@ impl EventLoop {
                 info!(%address, "listening");
                 self.listen_addrs.push(address);
             }
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            SwarmEvent::ConnectionEstablished { peer_id, .. }
                 if !self.bootstrapped
                     && self
                         .config
                         .bootstrap
                         .iter()
-                        .any(|a| peer_id_of(a) == Some(peer_id))
-                {
-                    info!(%peer_id, "connected to a bootstrap peer");
-                    self.bootstrapped = true;
-                    self.next_bootstrap = None;
-                }
+                        .any(|a| peer_id_of(a) == Some(peer_id)) =>
+            {
+                info!(%peer_id, "connected to a bootstrap peer");
+                self.bootstrapped = true;
+                self.next_bootstrap = None;
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
                 ..
-            })) => {
-                if info.protocols.contains(&KAD_PROTOCOL) {
-                    for addr in info.listen_addrs {
-                        self.kad().add_address(&peer_id, addr);
-                    }
+            })) if info.protocols.contains(&KAD_PROTOCOL) => {
+                for addr in info.listen_addrs {
+                    self.kad().add_address(&peer_id, addr);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
@@ -660,7 +671,12 @@ impl EventLoop {
                 id, result, step, ..
             } => match result {
                 QueryResult::PutRecord(result) => {
-                    if let Some((reply, started, fresh)) = self.puts.remove(&id) {
+                    if let Some(PendingPut {
+                        reply,
+                        started,
+                        fresh,
+                    }) = self.puts.remove(&id)
+                    {
                         bump(
                             &self.stats.store_micros,
                             started.elapsed().as_micros() as u64,
