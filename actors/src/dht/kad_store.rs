@@ -233,3 +233,142 @@ impl RecordStore for ProgressStore {
 
     fn remove_provider(&mut self, _key: &RecordKey, _provider: &PeerId) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::identity::Identity;
+    use crate::progress::LocalProgress;
+    use crate::records::{RejectionReason, SignedEntry};
+
+    const KEY: &str = "store_progress";
+    const NOW: f64 = 10_000.0;
+
+    fn entry(id: &Identity, samples: u64, expiration: f64) -> SignedEntry {
+        let value = LocalProgress {
+            peer_id: id.peer_id(),
+            epoch: 0,
+            samples_accumulated: samples,
+            samples_per_second: 1.0,
+            time: NOW,
+            client_mode: false,
+        };
+        SignedEntry::sign(id, KEY, Some(&value), expiration).unwrap()
+    }
+
+    fn one(id: &Identity, samples: u64, expiration: f64) -> Record {
+        let mut record = ProgressRecord::new();
+        record.insert(id.public_key(), entry(id, samples, expiration), NOW);
+        Record::new(RecordKey::new(&KEY), record.encode())
+    }
+
+    fn store(clock: &ManualClock, limits: RecordLimits) -> (ProgressStore, SharedRejections) {
+        let rejections = SharedRejections::default();
+        (
+            ProgressStore::new(clock.shared(), limits, 4, rejections.clone()),
+            rejections,
+        )
+    }
+
+    #[test]
+    fn puts_merge_per_subkey_instead_of_replacing() {
+        let clock = ManualClock::new(NOW);
+        let (mut s, rejections) = store(&clock, RecordLimits::default());
+        let (a, b) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+        s.put(one(&a, 1, NOW + 60.0)).unwrap();
+        s.put(one(&b, 2, NOW + 60.0)).unwrap();
+        s.put(one(&a, 0, NOW + 30.0)).unwrap(); // a replay
+        let key = RecordKey::new(&KEY);
+        let held = s.progress(&key).unwrap();
+        assert_eq!(held.len(), 2);
+        assert_eq!(
+            held.get(&a.public_key())
+                .unwrap()
+                .value()
+                .unwrap()
+                .samples_accumulated,
+            1
+        );
+        assert_eq!(rejections.get().get(RejectionReason::Stale), 1);
+        // What `get` serves is the encoded merged record, with an expiry.
+        let served = s.get(&key).unwrap();
+        assert_eq!(
+            ProgressRecord::decode(KEY, &served.value, NOW, &RecordLimits::default())
+                .unwrap()
+                .record,
+            held
+        );
+        assert!(served.expires.is_some());
+        // Expiry.
+        clock.set(NOW + 60.0);
+        s.prune_expired();
+        assert!(s.get(&key).is_none());
+    }
+
+    #[test]
+    fn invalid_puts_are_counted_and_never_stored() {
+        let clock = ManualClock::new(NOW);
+        let limits = RecordLimits {
+            max_entries: 2,
+            ..RecordLimits::default()
+        };
+        let (mut s, rejections) = store(&clock, limits);
+        let a = Identity::generate().unwrap();
+        let key = RecordKey::new(&KEY);
+        s.put(Record::new(key.clone(), b"garbage".to_vec()))
+            .unwrap();
+        assert!(matches!(
+            s.put(Record::new(
+                key.clone(),
+                vec![0; limits.max_record_bytes() + 1]
+            )),
+            Err(store::Error::ValueTooLarge)
+        ));
+        s.put(one(&a, 1, NOW + 5000.0)).unwrap(); // too far ahead
+        let counts = rejections.get();
+        assert_eq!(counts.get(RejectionReason::Malformed), 1);
+        assert_eq!(counts.get(RejectionReason::Oversized), 1);
+        assert_eq!(counts.get(RejectionReason::ExpirationTooFar), 1);
+        assert!(s.get(&key).is_none());
+        // A full record keeps the most recent entries.
+        for i in 0..3 {
+            let id = Identity::generate().unwrap();
+            s.put(one(&id, i, NOW + 10.0 + i as f64)).unwrap();
+        }
+        assert_eq!(s.progress(&key).unwrap().len(), 2);
+        assert_eq!(rejections.get().get(RejectionReason::TooManyEntries), 1);
+    }
+
+    #[test]
+    fn key_limit_is_enforced() {
+        let clock = ManualClock::new(NOW);
+        let (mut s, _) = store(&clock, RecordLimits::default());
+        let a = Identity::generate().unwrap();
+        for i in 0..4 {
+            let key = format!("k{i}_progress");
+            let mut record = ProgressRecord::new();
+            let e = SignedEntry::sign(
+                &a,
+                &key,
+                Some(&LocalProgress {
+                    peer_id: a.peer_id(),
+                    epoch: 0,
+                    samples_accumulated: 0,
+                    samples_per_second: 0.0,
+                    time: NOW,
+                    client_mode: false,
+                }),
+                NOW + 60.0,
+            )
+            .unwrap();
+            record.insert(a.public_key(), e, NOW);
+            let put = s.put(Record::new(RecordKey::new(&key), record.encode()));
+            assert!(put.is_ok(), "key {i}");
+        }
+        assert!(matches!(
+            s.put(one(&a, 1, NOW + 60.0)),
+            Err(store::Error::MaxRecords)
+        ));
+    }
+}

@@ -10,7 +10,7 @@ use actix::prelude::*;
 use crate::clock::SharedClock;
 use crate::dht::node::{NodeConfig, NodeHandle};
 use crate::dht::{DhtError, DhtHandle, GatewayFactory, Get, StopGateway, Store};
-use crate::identity::Identity;
+use crate::identity::{Identity, IdentityError};
 use crate::records::ProgressRecord;
 
 /// The libp2p gateway actor. Stopping it stops its node.
@@ -79,6 +79,20 @@ impl KademliaPeer {
             clock,
             current: Arc::default(),
         }
+    }
+
+    /// A peer whose identity is kept in `key_file` (PKCS#8, created with mode 0600 if missing),
+    /// or an ephemeral identity when no file is given.
+    pub fn with_key_file(
+        key_file: Option<&std::path::Path>,
+        config: NodeConfig,
+        clock: SharedClock,
+    ) -> Result<Self, IdentityError> {
+        let identity = match key_file {
+            Some(path) => Identity::load_or_create(path)?,
+            None => Identity::generate()?,
+        };
+        Ok(Self::new(Arc::new(identity), config, clock))
     }
 
     /// The node of the most recently started gateway.
