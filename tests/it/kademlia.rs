@@ -254,8 +254,13 @@ async fn a_forging_node_changes_nothing_honest_nodes_return() {
 
 #[actix_rt::test]
 async fn a_record_of_two_thousand_entries_round_trips() {
-    let (a, a_addr) = start_node(node_config(vec![])).await;
-    let (b, _) = start_node(node_config(vec![a_addr])).await;
+    // Validating 2,000 signatures takes a while on a loaded machine: allow for it.
+    let patient = |bootstrap| NodeConfig {
+        request_timeout: Duration::from_secs(30),
+        ..node_config(bootstrap)
+    };
+    let (a, a_addr) = start_node(patient(vec![])).await;
+    let (b, _) = start_node(patient(vec![a_addr])).await;
     assert!(
         eventually(PATIENCE, || futures::executor::block_on(b.node.info())
             .is_ok_and(|i| i.connected_peers >= 1))
