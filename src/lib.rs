@@ -7,7 +7,9 @@
 //! This crate is the embedding API and the settings; the domain core, records and actors live in
 //! `swarm-progress-actors`, whose public types are re-exported here.
 
+pub mod demo;
 pub mod settings;
+pub mod simulation;
 pub mod tracker;
 
 pub use settings::{Settings, SettingsError};

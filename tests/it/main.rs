@@ -1,5 +1,6 @@
 //! Integration tests of swarm-progress, one binary with a module per area (build time matters).
 
+mod cli;
 mod kademlia;
 mod record_flow;
 mod supervision;

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use swarm_progress::{GatewayFactory, MemoryNetwork, ProgressRecord, ProgressTracker, SystemClock};
 
-use crate::support::{eventually, fast_config, Trainer};
+use swarm_progress::simulation::SimulatedTrainer as Trainer;
+
+use crate::support::{eventually, fast_config};
 
 #[actix_rt::test]
 async fn trainers_advance_together_and_a_late_fast_peer_speeds_them_up() {
@@ -103,7 +105,7 @@ pub async fn scenario(
     // Every trainer, the late one included, reached the final epoch.
     for log in logs.iter().chain([&late_log]) {
         assert_eq!(
-            log.transitions.last().map(|(e, _)| *e),
+            log.transitions.last().map(|t| t.to),
             Some(final_epoch),
             "{log:?}"
         );
@@ -117,7 +119,7 @@ pub async fn scenario(
         "global epoch skipped: {seen:?}"
     );
     assert_eq!(
-        late_log.transitions.first().map(|(e, _)| *e),
+        late_log.transitions.first().map(|t| t.to),
         Some(join_epoch + 1)
     );
 
