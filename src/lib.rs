@@ -8,6 +8,7 @@
 //! `swarm-progress-actors`, whose public types are re-exported here.
 
 pub mod demo;
+pub mod node;
 pub mod settings;
 pub mod simulation;
 pub mod tracker;

@@ -1,19 +1,49 @@
-//! The `swarm-progress` command: `demo` (a local collaboration, the main job) and `keygen`.
+//! The `swarm-progress` command: `demo` (a local collaboration, the main job), `node` (a
+//! headless DHT node), `watch` (a live view of a collaboration) and `keygen`.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 bad arguments or an impossible setting.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use swarm_progress::demo::{self, DemoOptions};
-use swarm_progress::Identity;
+use swarm_progress::node::{self, Output};
+use swarm_progress::{Identity, Settings};
 
 /// Tracks the training progress of a decentralized deep-learning collaboration.
 #[derive(Debug, Parser)]
 #[command(name = "swarm-progress", version, about)]
 struct Cli {
+    /// A TOML file layered over the embedded defaults (config/default.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Log format (overrides logging.format).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Flags shared by the commands that run a node.
+#[derive(Debug, Args)]
+struct NodeFlags {
+    /// Address to listen on (repeatable; overrides dht.listen).
+    #[arg(long)]
+    listen: Vec<String>,
+    /// Peer to join through, with /p2p/<peer id> (repeatable; overrides dht.bootstrap).
+    #[arg(long)]
+    bootstrap: Vec<String>,
+    /// Identity file, created if missing (overrides dht.key_file).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +74,33 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
+    /// Run a headless DHT node: prints its peer id and listen addresses and serves records until
+    /// SIGINT / SIGTERM. With --prefix it also tracks that collaboration in client mode and logs
+    /// its progress.
+    Node {
+        #[command(flatten)]
+        node: NodeFlags,
+        /// Collaboration to track in client mode (overrides tracker.prefix).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Seconds between progress log lines when tracking.
+        #[arg(long, default_value_t = 5.0)]
+        status_interval: f64,
+    },
+    /// Join a collaboration as a client and print its progress on every update.
+    Watch {
+        #[command(flatten)]
+        node: NodeFlags,
+        /// The collaboration (overrides tracker.prefix).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// The collaboration's target batch size (overrides tracker.target_batch_size).
+        #[arg(long)]
+        target_batch_size: Option<u64>,
+        /// One JSON object per update instead of a progress line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a new identity (Ed25519 PKCS#8, mode 0600) and print its peer id.
     Keygen {
         /// Where to write it (refuses to overwrite).
@@ -52,18 +109,71 @@ enum Command {
     },
 }
 
-fn init_logging() {
+fn init_logging(level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Loads the settings and applies the flags; an impossible value ends the program with code 2.
+fn settings(cli_config: Option<&PathBuf>, flags: Option<&NodeFlags>) -> Result<Settings, ExitCode> {
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    };
+    let mut settings = Settings::load(cli_config.map(PathBuf::as_path)).map_err(|e| fail(&e))?;
+    if let Some(flags) = flags {
+        if !flags.listen.is_empty() {
+            settings.dht.listen = flags.listen.clone();
+        }
+        if !flags.bootstrap.is_empty() {
+            settings.dht.bootstrap = flags.bootstrap.clone();
+        }
+        if let Some(path) = &flags.key_file {
+            settings.dht.key_file = path.display().to_string();
+        }
+    }
+    settings.validate().map_err(|e| fail(&e))?;
+    Ok(settings)
+}
+
+fn run_node(
+    mut settings: Settings,
+    log_format: Option<LogFormat>,
+    with_tracker: bool,
+    output: Output,
+    status_every: Option<Duration>,
+) -> ExitCode {
+    let json = match log_format {
+        Some(LogFormat::Json) => true,
+        Some(LogFormat::Human) => false,
+        None => settings.logging.json().unwrap_or(false),
+    };
+    init_logging(&settings.logging.level, json);
+    if with_tracker {
+        settings.tracker.client_mode = true;
+    }
+    let result = actix::System::new()
+        .block_on(async move { node::run(settings, with_tracker, output, status_every).await });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
     match cli.command {
         Command::Demo {
             peers,
@@ -74,6 +184,8 @@ fn main() -> ExitCode {
             quiet,
             timeout,
         } => {
+            // The demo keeps its output clean: warnings only unless RUST_LOG says otherwise.
+            init_logging("warn", matches!(cli.log_format, Some(LogFormat::Json)));
             let options = DemoOptions {
                 peers,
                 epochs,
@@ -84,8 +196,7 @@ fn main() -> ExitCode {
                 timeout: Duration::from_secs(timeout),
                 ..DemoOptions::default()
             };
-            let system = actix::System::new();
-            let result = system.block_on(async move {
+            let result = actix::System::new().block_on(async move {
                 let mut stdout = std::io::stdout();
                 demo::run(options, &mut stdout).await
             });
@@ -100,6 +211,63 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Node {
+            node,
+            prefix,
+            status_interval,
+        } => {
+            let mut settings = match settings(cli.config.as_ref(), Some(&node)) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let with_tracker = prefix.is_some();
+            if let Some(prefix) = prefix {
+                settings.tracker.prefix = prefix;
+                if let Err(e) = settings.validate() {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            if !(status_interval.is_finite() && status_interval > 0.0) {
+                eprintln!("error: --status-interval must be a positive number of seconds");
+                return ExitCode::from(2);
+            }
+            let every = Duration::from_secs_f64(status_interval);
+            run_node(
+                settings,
+                cli.log_format,
+                with_tracker,
+                Output::Silent,
+                Some(every),
+            )
+        }
+        Command::Watch {
+            node,
+            prefix,
+            target_batch_size,
+            json,
+        } => {
+            let mut settings = match settings(cli.config.as_ref(), Some(&node)) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            if let Some(prefix) = prefix {
+                settings.tracker.prefix = prefix;
+            }
+            if let Some(target) = target_batch_size {
+                settings.tracker.target_batch_size = target;
+            }
+            if let Err(e) = settings.validate() {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+            if settings.logging.level == "info" && std::env::var_os("RUST_LOG").is_none() {
+                // Keep the progress output readable.
+                settings.logging.level = "warn".into();
+            }
+            let output = if json { Output::Json } else { Output::Human };
+            run_node(settings, cli.log_format, true, output, None)
         }
         Command::Keygen { out } => match Identity::generate().and_then(|id| {
             id.save(&out)?;

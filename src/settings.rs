@@ -1,12 +1,18 @@
 //! Layered settings: the embedded `config/default.toml`, then an optional file, then
-//! `SWARM_PROGRESS__<SECTION>__<KEY>` environment variables; validated as a whole.
+//! `SWARM_PROGRESS__<SECTION>__<KEY>` environment variables (lists comma-separated), then
+//! command-line flags (applied by the binary); validated as a whole, every error naming its
+//! setting.
 
 use std::collections::HashMap;
 use std::path::Path;
 
+use std::time::Duration;
+
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 use swarm_progress_actors::config::{ConfigError, TrackerConfig};
+use swarm_progress_actors::dht::node::{peer_id_of, Multiaddr, NodeConfig};
+use swarm_progress_actors::records::RecordLimits;
 use thiserror::Error;
 
 /// The embedded default configuration (`config/default.toml`).
@@ -21,6 +27,44 @@ pub const ENV_PREFIX: &str = "SWARM_PROGRESS";
 pub struct Settings {
     /// The progress tracker.
     pub tracker: TrackerConfig,
+    /// The DHT node.
+    pub dht: DhtSettings,
+    /// Logging.
+    pub logging: LoggingSettings,
+}
+
+/// The `[dht]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhtSettings {
+    /// Multiaddrs to listen on.
+    pub listen: Vec<String>,
+    /// Multiaddrs of peers to join through, each ending in `/p2p/<peer id>`.
+    pub bootstrap: Vec<String>,
+    /// Identity file (PKCS#8, created with mode 0600 if missing); empty: a new identity per run.
+    pub key_file: String,
+    /// Bound on every DHT operation, seconds.
+    pub request_timeout: f64,
+    /// Most entries one record holds.
+    pub max_entries: usize,
+    /// Largest accepted entry, bytes.
+    pub max_entry_bytes: usize,
+    /// How far ahead an expiration may lie, seconds.
+    pub max_expiration_ahead: f64,
+    /// First delay between bootstrap attempts, seconds.
+    pub bootstrap_backoff_initial: f64,
+    /// Longest delay between bootstrap attempts, seconds.
+    pub bootstrap_backoff_max: f64,
+}
+
+/// The `[logging]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingSettings {
+    /// Level filter (tracing `EnvFilter` syntax); `RUST_LOG` overrides it.
+    pub level: String,
+    /// `human` or `json`.
+    pub format: String,
 }
 
 /// Settings that could not be loaded or are impossible.
@@ -29,9 +73,113 @@ pub enum SettingsError {
     /// A source could not be read or parsed, or a value has the wrong type.
     #[error("configuration: {0}")]
     Load(#[from] config::ConfigError),
-    /// A value is impossible.
+    /// A tracker value is impossible.
     #[error("invalid setting {0}")]
     Invalid(#[from] ConfigError),
+    /// Another value is impossible.
+    #[error("invalid setting {setting}: {reason}")]
+    Setting {
+        /// `section.key`.
+        setting: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn invalid(setting: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError::Setting {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+fn seconds_setting(setting: &'static str, value: f64) -> Result<Duration, SettingsError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(swarm_progress_actors::config::seconds(value))
+    } else {
+        Err(invalid(
+            setting,
+            format!("must be a finite number of seconds > 0, got {value}"),
+        ))
+    }
+}
+
+fn multiaddrs(setting: &'static str, values: &[String]) -> Result<Vec<Multiaddr>, SettingsError> {
+    values
+        .iter()
+        .map(|v| {
+            v.parse::<Multiaddr>()
+                .map_err(|e| invalid(setting, format!("{v:?} is not a multiaddr: {e}")))
+        })
+        .collect()
+}
+
+impl DhtSettings {
+    /// The node configuration these settings describe.
+    pub fn node_config(&self) -> Result<NodeConfig, SettingsError> {
+        let listen = multiaddrs("dht.listen", &self.listen)?;
+        if listen.is_empty() {
+            return Err(invalid("dht.listen", "needs at least one address"));
+        }
+        let bootstrap = multiaddrs("dht.bootstrap", &self.bootstrap)?;
+        if let Some(bad) = bootstrap.iter().find(|a| peer_id_of(a).is_none()) {
+            return Err(invalid(
+                "dht.bootstrap",
+                format!("{bad} has no /p2p/<peer id>"),
+            ));
+        }
+        if self.max_entries == 0 {
+            return Err(invalid("dht.max_entries", "must be at least 1"));
+        }
+        if self.max_entry_bytes < 128 {
+            return Err(invalid("dht.max_entry_bytes", "must be at least 128"));
+        }
+        let max_expiration_ahead =
+            seconds_setting("dht.max_expiration_ahead", self.max_expiration_ahead)?;
+        let initial = seconds_setting(
+            "dht.bootstrap_backoff_initial",
+            self.bootstrap_backoff_initial,
+        )?;
+        let max = seconds_setting("dht.bootstrap_backoff_max", self.bootstrap_backoff_max)?;
+        if initial > max {
+            return Err(invalid(
+                "dht.bootstrap_backoff_initial",
+                "must not exceed dht.bootstrap_backoff_max",
+            ));
+        }
+        Ok(NodeConfig {
+            listen,
+            bootstrap,
+            limits: RecordLimits {
+                max_entries: self.max_entries,
+                max_entry_bytes: self.max_entry_bytes,
+                max_expiration_ahead: max_expiration_ahead.as_secs_f64(),
+            },
+            request_timeout: seconds_setting("dht.request_timeout", self.request_timeout)?,
+            bootstrap_backoff_initial: initial,
+            bootstrap_backoff_max: max,
+            ..NodeConfig::default()
+        })
+    }
+
+    /// The identity file, if one is configured.
+    pub fn key_file(&self) -> Option<&Path> {
+        (!self.key_file.is_empty()).then(|| Path::new(&self.key_file))
+    }
+}
+
+impl LoggingSettings {
+    /// Whether logs are JSON.
+    pub fn json(&self) -> Result<bool, SettingsError> {
+        match self.format.as_str() {
+            "human" => Ok(false),
+            "json" => Ok(true),
+            other => Err(invalid(
+                "logging.format",
+                format!("must be \"human\" or \"json\", got {other:?}"),
+            )),
+        }
+    }
 }
 
 impl Settings {
@@ -55,10 +203,21 @@ impl Settings {
             .prefix_separator("__")
             .separator("__")
             .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("dht.listen")
+            .with_list_parse_key("dht.bootstrap")
             .source(env);
         let settings: Settings = builder.add_source(environment).build()?.try_deserialize()?;
-        settings.tracker.validate()?;
+        settings.validate()?;
         Ok(settings)
+    }
+
+    /// Checks every section (call again after applying command-line flags).
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.tracker.validate()?;
+        self.dht.node_config()?;
+        self.logging.json()?;
+        Ok(())
     }
 }
 
@@ -92,6 +251,58 @@ mod tests {
         assert_eq!(settings.tracker.target_batch_size, 1024);
         assert_eq!(settings.tracker.min_refresh_period, 0.5);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn embedded_dht_defaults_match_the_node_defaults() {
+        let settings = Settings::load_with_env(None, Some(HashMap::new())).unwrap();
+        let node = settings.dht.node_config().unwrap();
+        let defaults = NodeConfig::default();
+        assert_eq!(node.listen, defaults.listen);
+        assert_eq!(node.limits, defaults.limits);
+        assert_eq!(node.request_timeout, defaults.request_timeout);
+        assert_eq!(
+            node.bootstrap_backoff_initial,
+            defaults.bootstrap_backoff_initial
+        );
+        assert_eq!(node.bootstrap_backoff_max, defaults.bootstrap_backoff_max);
+        assert!(node.bootstrap.is_empty());
+        assert_eq!(settings.dht.key_file(), None);
+        assert!(!settings.logging.json().unwrap());
+    }
+
+    #[test]
+    fn bad_dht_and_logging_values_name_their_setting() {
+        let cases = [
+            (
+                "SWARM_PROGRESS__DHT__LISTEN",
+                "not-an-address",
+                "dht.listen",
+            ),
+            (
+                "SWARM_PROGRESS__DHT__BOOTSTRAP",
+                "/ip4/127.0.0.1/tcp/4001",
+                "dht.bootstrap",
+            ),
+            (
+                "SWARM_PROGRESS__DHT__REQUEST_TIMEOUT",
+                "0",
+                "dht.request_timeout",
+            ),
+            ("SWARM_PROGRESS__DHT__MAX_ENTRIES", "0", "dht.max_entries"),
+            ("SWARM_PROGRESS__LOGGING__FORMAT", "xml", "logging.format"),
+        ];
+        for (var, value, setting) in cases {
+            let env = HashMap::from([(var.to_owned(), value.to_owned())]);
+            let err = Settings::load_with_env(None, Some(env)).unwrap_err();
+            assert!(err.to_string().contains(setting), "{var}={value}: {err}");
+        }
+        let env = HashMap::from([(
+            "SWARM_PROGRESS__DHT__LISTEN".to_owned(),
+            "/ip4/127.0.0.1/tcp/0,/memory/0".to_owned(),
+        )]);
+        let settings = Settings::load_with_env(None, Some(env)).unwrap();
+        assert_eq!(settings.dht.node_config().unwrap().listen.len(), 2);
     }
 
     #[test]

@@ -93,3 +93,189 @@ fn keygen_writes_a_private_identity_and_refuses_to_overwrite() {
     assert!(!again.status.success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A running child whose stdout lines arrive on a channel; killed on drop.
+struct Child {
+    process: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Child {
+    fn spawn(args: &[&str]) -> Child {
+        let mut process = binary()
+            .args(args)
+            // Layered over the defaults through the environment: a livelier refresh for tests.
+            .env("SWARM_PROGRESS__TRACKER__MAX_REFRESH_PERIOD", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = process.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Child { process, lines }
+    }
+
+    /// The first line (from now on) that satisfies `wanted`, within the test's patience.
+    fn line_where(&self, wanted: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = std::time::Instant::now() + crate::support::PATIENCE;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if wanted(&line) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    fn listen_addr(&self) -> String {
+        let line = self
+            .line_where(|l| l.starts_with("listening on "))
+            .expect("the node printed its address");
+        line.trim_start_matches("listening on ").to_owned()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit code.
+    fn terminate(&mut self) -> Option<i32> {
+        let pid = self.process.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = std::time::Instant::now() + crate::support::PATIENCE;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.process.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn tracker_via(addr: &str, prefix: &str) -> swarm_progress::ProgressTracker {
+    let config = swarm_progress::NodeConfig {
+        bootstrap: vec![addr.parse().unwrap()],
+        request_timeout: std::time::Duration::from_secs(5),
+        ..swarm_progress::NodeConfig::default()
+    };
+    let peer = swarm_progress::KademliaPeer::new(
+        std::sync::Arc::new(swarm_progress::Identity::generate().unwrap()),
+        config,
+        swarm_progress::SystemClock::shared(),
+    );
+    swarm_progress::ProgressTracker::spawn(crate::support::fast_config(prefix, 1000), peer).unwrap()
+}
+
+#[test]
+fn watch_json_sees_a_trackers_progress_through_a_node() {
+    let node = Child::spawn(&["node"]);
+    let addr = node.listen_addr();
+    let mut tracker = tracker_via(&addr, "cli-watch");
+    tracker.report_local_progress(0, 123).unwrap();
+    let watch = Child::spawn(&[
+        "watch",
+        "--bootstrap",
+        &addr,
+        "--prefix",
+        "cli-watch",
+        "--json",
+    ]);
+    let line = watch
+        .line_where(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["samples_accumulated"] == 123 && v["num_peers"] == 2)
+        })
+        .expect("watch never showed the tracker's samples");
+    let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(value["num_clients"], 1, "the watcher itself is a client");
+    tracker
+        .shutdown_blocking(std::time::Duration::from_secs(5))
+        .unwrap();
+}
+
+#[test]
+fn sigterm_on_a_tracking_node_stores_a_tombstone_that_others_see() {
+    let seed = Child::spawn(&["node"]);
+    let addr = seed.listen_addr();
+    let mut client = Child::spawn(&["node", "--bootstrap", &addr, "--prefix", "cli-leave"]);
+    client.listen_addr();
+    let mut watcher = tracker_via(&addr, "cli-leave");
+    let deadline = std::time::Instant::now() + crate::support::PATIENCE;
+    while watcher.global_progress().num_clients != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            watcher.global_progress()
+        );
+        watcher.request_refresh();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(client.terminate(), Some(0), "graceful exit");
+    // Long before the entry would expire (60 s), the tombstone removes the client.
+    while watcher.global_progress().num_clients != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            watcher.global_progress()
+        );
+        watcher.request_refresh();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    watcher
+        .shutdown_blocking(std::time::Duration::from_secs(5))
+        .unwrap();
+}
+
+#[test]
+fn an_impossible_setting_exits_two_and_names_the_setting() {
+    let output = binary()
+        .arg("node")
+        .env("SWARM_PROGRESS__TRACKER__PERFORMANCE_EMA_ALPHA", "2")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("tracker.performance_ema_alpha"), "{stderr}");
+
+    let dir = std::env::temp_dir().join(format!("swarm-progress-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "[dht]\nlisten = [\"not an address\"]\n").unwrap();
+    let output = binary()
+        .arg("--config")
+        .arg(&file)
+        .arg("node")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("dht.listen"), "{stderr}");
+
+    let output = binary()
+        .args([
+            "watch",
+            "--bootstrap",
+            "/ip4/127.0.0.1/tcp/1",
+            "--prefix",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "bootstrap without /p2p/");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("dht.bootstrap"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

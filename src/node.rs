@@ -1,0 +1,165 @@
+//! The long-running commands: `node` (a headless DHT node, optionally with a client-mode tracker
+//! that logs the swarm's progress) and `watch` (a client that prints the swarm's progress on every
+//! update). Both shut down gracefully on SIGINT / SIGTERM: the tracker's tombstone is stored, then
+//! the node stops.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_rt::signal::unix::{signal, SignalKind};
+use swarm_progress_actors::clock::{Clock, SystemClock};
+use swarm_progress_actors::dht::kademlia::KademliaPeer;
+use swarm_progress_actors::dht::node::NodeHandle;
+use swarm_progress_actors::identity::Identity;
+use swarm_progress_actors::progress::GlobalProgress;
+
+use crate::settings::Settings;
+use crate::tracker::ProgressTracker;
+
+/// How `node` / `watch` print the swarm's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// No progress lines (a plain node).
+    Silent,
+    /// A human-readable line.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Runs a node (with a tracker when `with_tracker`) until SIGINT / SIGTERM.
+pub async fn run(
+    settings: Settings,
+    with_tracker: bool,
+    output: Output,
+    status_every: Option<Duration>,
+) -> Result<(), String> {
+    let identity = match settings.dht.key_file() {
+        Some(path) => Identity::load_or_create(path),
+        None => Identity::generate(),
+    }
+    .map_err(|e| e.to_string())?;
+    let identity = Arc::new(identity);
+    let node_config = settings.dht.node_config().map_err(|e| e.to_string())?;
+    let (node, tracker) = if with_tracker {
+        let peer = KademliaPeer::new(identity.clone(), node_config, SystemClock::shared());
+        let tracker = ProgressTracker::start(settings.tracker.clone(), peer.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        // The Supervisor starts the gateway (and its node) once it runs: wait for it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let node = loop {
+            if let Some(node) = peer.node() {
+                break node;
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = tracker.shutdown(Duration::from_secs(1)).await;
+                return Err("the tracker's node did not start".to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        (node, Some(tracker))
+    } else {
+        let node = NodeHandle::start(&identity, node_config, SystemClock::shared())
+            .map_err(|e| e.to_string())?;
+        (node, None)
+    };
+
+    let mut stdout = std::io::stdout();
+    let info = loop {
+        let info = node.info().await.map_err(|e| e.to_string())?;
+        if !info.listen_addrs.is_empty() {
+            break info;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let _ = writeln!(stdout, "peer id {}", info.peer_id);
+    for addr in &info.listen_addrs {
+        let _ = writeln!(stdout, "listening on {addr}");
+    }
+    let _ = stdout.flush();
+
+    let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut updates = tracker.as_ref().map(|t| t.subscribe());
+    let mut ticker = tokio::time::interval(status_every.unwrap_or(Duration::from_secs(3600)));
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            changed = async {
+                match updates.as_mut() {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            } => {
+                if !changed {
+                    break;
+                }
+                if let (Some(rx), Output::Human | Output::Json) = (updates.as_ref(), output) {
+                    let progress = rx.borrow().clone();
+                    print_progress(&mut stdout, &progress, output);
+                }
+            }
+            _ = ticker.tick(), if status_every.is_some() => {
+                if let Some(tracker) = &tracker {
+                    tracing::info!(
+                        epoch = tracker.global_epoch(),
+                        samples = tracker.global_progress().samples_accumulated,
+                        peers = tracker.global_progress().num_peers,
+                        "swarm progress"
+                    );
+                }
+            }
+        }
+    }
+    let mut result = Ok(());
+    if let Some(tracker) = &tracker {
+        match tracker.shutdown(Duration::from_secs(10)).await {
+            Ok(()) => {
+                let _ = writeln!(stdout, "tombstone stored; stopped");
+            }
+            Err(e) => result = Err(format!("shutdown: {e}")),
+        }
+    }
+    node.stop();
+    let _ = stdout.flush();
+    result
+}
+
+fn print_progress(out: &mut dyn Write, g: &GlobalProgress, output: Output) {
+    match output {
+        Output::Json => {
+            if let Ok(line) = serde_json::to_string(g) {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        Output::Human => {
+            let fraction =
+                (g.samples_accumulated as f64 / g.target_batch_size.max(1) as f64).min(1.0);
+            let filled = (fraction * 30.0).round() as usize;
+            let eta = g.eta_next_epoch - SystemClock.now();
+            let eta = if (0.0..1e6).contains(&eta) {
+                format!("{eta:.1}s")
+            } else if eta < 0.0 {
+                "now".into()
+            } else {
+                "-".into()
+            };
+            let _ = writeln!(
+                out,
+                "epoch {:>4} [{}{}] {:>8}/{} samples | {} peers ({} clients) | eta {eta}",
+                g.epoch,
+                "#".repeat(filled),
+                "-".repeat(30 - filled),
+                g.samples_accumulated,
+                g.target_batch_size,
+                g.num_peers,
+                g.num_clients,
+            );
+        }
+        Output::Silent => {}
+    }
+    let _ = out.flush();
+}
