@@ -9,6 +9,7 @@
 
 pub mod demo;
 pub mod node;
+pub mod observability;
 pub mod settings;
 pub mod simulation;
 pub mod tracker;

@@ -44,6 +44,9 @@ struct NodeFlags {
     /// Identity file, created if missing (overrides dht.key_file).
     #[arg(long)]
     key_file: Option<PathBuf>,
+    /// host:port of /metrics, /status and /healthz; "" disables them (overrides http.listen).
+    #[arg(long)]
+    http: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +142,9 @@ fn settings(cli_config: Option<&PathBuf>, flags: Option<&NodeFlags>) -> Result<S
         }
         if let Some(path) = &flags.key_file {
             settings.dht.key_file = path.display().to_string();
+        }
+        if let Some(http) = &flags.http {
+            settings.http.listen = http.clone();
         }
     }
     settings.validate().map_err(|e| fail(&e))?;

@@ -14,6 +14,7 @@ use swarm_progress_actors::dht::node::NodeHandle;
 use swarm_progress_actors::identity::Identity;
 use swarm_progress_actors::progress::GlobalProgress;
 
+use crate::observability::Observed;
 use crate::settings::Settings;
 use crate::tracker::ProgressTracker;
 
@@ -78,6 +79,19 @@ pub async fn run(
     for addr in &info.listen_addrs {
         let _ = writeln!(stdout, "listening on {addr}");
     }
+    let mut http = None;
+    if let Some(bind) = settings.http.bind().map_err(|e| e.to_string())? {
+        let observed = Observed {
+            node: node.clone(),
+            tracker: tracker.as_ref().map(ProgressTracker::observer),
+        };
+        let (handle, addrs) = crate::observability::serve(&bind.to_string(), observed)
+            .map_err(|e| format!("cannot serve http on {bind}: {e}"))?;
+        for addr in addrs {
+            let _ = writeln!(stdout, "http on http://{addr}");
+        }
+        http = Some(handle);
+    }
     let _ = stdout.flush();
 
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
@@ -124,6 +138,9 @@ pub async fn run(
         }
     }
     node.stop();
+    if let Some(http) = http {
+        http.stop(true).await;
+    }
     let _ = stdout.flush();
     result
 }

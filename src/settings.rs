@@ -29,8 +29,33 @@ pub struct Settings {
     pub tracker: TrackerConfig,
     /// The DHT node.
     pub dht: DhtSettings,
+    /// The HTTP endpoints of `node` and `watch`.
+    pub http: HttpSettings,
     /// Logging.
     pub logging: LoggingSettings,
+}
+
+/// The `[http]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// `host:port` of `/metrics`, `/status` and `/healthz`; empty disables them.
+    pub listen: String,
+}
+
+impl HttpSettings {
+    /// The address to bind, if the endpoints are enabled.
+    pub fn bind(&self) -> Result<Option<std::net::SocketAddr>, SettingsError> {
+        if self.listen.is_empty() {
+            return Ok(None);
+        }
+        self.listen.parse().map(Some).map_err(|e| {
+            invalid(
+                "http.listen",
+                format!("{:?} is not host:port: {e}", self.listen),
+            )
+        })
+    }
 }
 
 /// The `[dht]` section.
@@ -216,6 +241,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.tracker.validate()?;
         self.dht.node_config()?;
+        self.http.bind()?;
         self.logging.json()?;
         Ok(())
     }
@@ -291,6 +317,7 @@ mod tests {
             ),
             ("SWARM_PROGRESS__DHT__MAX_ENTRIES", "0", "dht.max_entries"),
             ("SWARM_PROGRESS__LOGGING__FORMAT", "xml", "logging.format"),
+            ("SWARM_PROGRESS__HTTP__LISTEN", "localhost", "http.listen"),
         ];
         for (var, value, setting) in cases {
             let env = HashMap::from([(var.to_owned(), value.to_owned())]);

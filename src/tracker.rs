@@ -267,6 +267,17 @@ impl ProgressTracker {
         self.state.clone()
     }
 
+    /// A read-only, thread-safe view of this tracker (for metrics and status endpoints).
+    pub fn observer(&self) -> crate::observability::TrackerObserver {
+        crate::observability::TrackerObserver {
+            state: self.state.clone(),
+            health: self.health.clone(),
+            stats: self.stats.clone(),
+            clock: self.clock.clone(),
+            peer_id: self.peer_id(),
+        }
+    }
+
     /// The actors' counters.
     pub fn stats(&self) -> &TrackerStats {
         &self.stats

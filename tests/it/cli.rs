@@ -279,3 +279,65 @@ fn an_impossible_setting_exits_two_and_names_the_setting() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("dht.bootstrap"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A minimal HTTP/1.1 GET on loopback; returns (status line, body).
+fn http_get(base: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[test]
+fn metrics_status_and_healthz_answer_on_a_tracking_node() {
+    let node = Child::spawn(&["node", "--prefix", "cli-obs", "--http", "127.0.0.1:0"]);
+    let base = node
+        .line_where(|l| l.starts_with("http on "))
+        .expect("the node printed its http address")
+        .trim_start_matches("http on ")
+        .to_owned();
+    let (status, body) = http_get(&base, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    for series in [
+        "swarm_progress_global_epoch",
+        "swarm_progress_samples_accumulated",
+        "swarm_progress_peers",
+        "swarm_progress_clients",
+        "swarm_progress_reports_total",
+        "swarm_progress_tracker_fetches_total{outcome=\"ok\"}",
+        "swarm_progress_store_latency_seconds_bucket",
+        "swarm_progress_fetch_latency_seconds_count",
+        "swarm_progress_dht_stores_total{outcome=\"ok\"}",
+        "swarm_progress_rejected_entries_total{reason=\"bad_signature\"}",
+        "swarm_progress_actor_restarts_total{actor=\"fetcher\"}",
+        "swarm_progress_up 1",
+    ] {
+        assert!(body.contains(series), "missing {series} in\n{body}");
+    }
+    let (status, body) = http_get(&base, "/status");
+    assert!(status.contains("200"), "{status}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["tracker"]["health"], "running");
+    assert_eq!(json["tracker"]["local"]["client_mode"], true);
+    assert_eq!(json["tracker"]["global"]["target_batch_size"], 4096);
+    assert!(json["node"]["peer_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("12D3KooW"));
+    let (status, body) = http_get(&base, "/healthz");
+    assert!(status.contains("200") && body == "ok", "{status} {body}");
+}

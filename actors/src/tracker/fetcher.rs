@@ -73,8 +73,12 @@ impl Fetcher {
             .dht
             .get(self.key.clone(), true, self.config.request_timeout());
         let fetched = self.fetched.clone();
+        let stats = self.stats.clone();
         let work = async move {
-            let record = get.await?.unwrap_or_default();
+            let started = std::time::Instant::now();
+            let record = get.await;
+            stats.fetch_latency.observe(started.elapsed().as_secs_f64());
+            let record = record?.unwrap_or_default();
             fetched.send(Fetched(Arc::new(record))).await?
         };
         ctx.spawn(work.into_actor(self).map(|result: Result<f64, TrackerError>, act, ctx| {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use thiserror::Error;
 
 use crate::config::ConfigError;
@@ -135,7 +136,7 @@ pub enum Health {
 }
 
 /// Counters kept by the actors, readable through the handle without blocking.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TrackerStats {
     /// Local reports applied by the Estimator.
     pub reports: AtomicU64,
@@ -149,6 +150,27 @@ pub struct TrackerStats {
     pub fetches_failed: AtomicU64,
     /// Restarts per actor kind (indexed by [`ActorKind::index`]).
     pub restarts: [AtomicU64; 4],
+    /// Latency of the Reporter's stores, seconds.
+    pub store_latency: Histogram,
+    /// Latency of the Fetcher's gets, seconds.
+    pub fetch_latency: Histogram,
+}
+
+impl Default for TrackerStats {
+    fn default() -> Self {
+        // 1 ms .. ~33 s in powers of two.
+        let buckets = || exponential_buckets(0.001, 2.0, 16);
+        Self {
+            reports: AtomicU64::default(),
+            stores_ok: AtomicU64::default(),
+            stores_failed: AtomicU64::default(),
+            fetches_ok: AtomicU64::default(),
+            fetches_failed: AtomicU64::default(),
+            restarts: Default::default(),
+            store_latency: Histogram::new(buckets()),
+            fetch_latency: Histogram::new(buckets()),
+        }
+    }
 }
 
 impl TrackerStats {

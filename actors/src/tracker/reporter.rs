@@ -108,14 +108,18 @@ impl Reporter {
         self.dirty = false;
         let republish = seconds(self.config.republish_period());
         self.schedule(ctx, republish);
+        let started = std::time::Instant::now();
         let store = self.dht.store(
             self.key.clone(),
             self.identity.public_key(),
             entry,
             self.config.request_timeout(),
         );
-        ctx.spawn(store.into_actor(self).map(|result, act, ctx| {
+        ctx.spawn(store.into_actor(self).map(move |result, act, ctx| {
             act.in_flight = false;
+            act.stats
+                .store_latency
+                .observe(started.elapsed().as_secs_f64());
             match result {
                 Ok(stored) => {
                     TrackerStats::bump(&act.stats.stores_ok);
