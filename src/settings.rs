@@ -298,6 +298,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configs_are_valid() {
+        for name in ["seed.toml", "trainer.toml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("config")
+                .join(name);
+            let settings = Settings::load_with_env(Some(&path), Some(HashMap::new()))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(settings.dht.key_file().is_some(), "{name}");
+        }
+    }
+
+    #[test]
     fn bad_dht_and_logging_values_name_their_setting() {
         let cases = [
             (
