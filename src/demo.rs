@@ -14,6 +14,7 @@ use swarm_progress_actors::dht::node::{NodeConfig, NodeHandle};
 use swarm_progress_actors::identity::Identity;
 use thiserror::Error;
 
+use crate::observability::{serve, Observed};
 use crate::simulation::{quantile, summarize, EpochSummary, SimulatedTrainer, TrainerLog};
 use crate::tracker::ProgressTracker;
 
@@ -36,6 +37,8 @@ pub struct DemoOptions {
     pub live: bool,
     /// Give up after this long.
     pub timeout: Duration,
+    /// `host:port` for `/metrics`, `/status`, `/healthz` of the first trainer; `None` disables.
+    pub http: Option<String>,
 }
 
 impl Default for DemoOptions {
@@ -49,6 +52,7 @@ impl Default for DemoOptions {
             epoch_seconds: 3.0,
             live: true,
             timeout: Duration::from_secs(120),
+            http: Some("127.0.0.1:0".into()),
         }
     }
 }
@@ -97,6 +101,10 @@ pub async fn run(options: DemoOptions, out: &mut dyn Write) -> Result<DemoReport
             "--epochs, --batch-size and --period-ms must be at least 1".into(),
         ));
     }
+    if let Some(bind) = &options.http {
+        bind.parse::<std::net::SocketAddr>()
+            .map_err(|e| DemoError::Options(format!("--http {bind:?} is not host:port: {e}")))?;
+    }
     let speed: f64 = (0..options.peers)
         .map(|i| options.batch_size as f64 / step_period(&options, i).as_secs_f64())
         .sum();
@@ -134,6 +142,7 @@ pub async fn run(options: DemoOptions, out: &mut dyn Write) -> Result<DemoReport
     );
 
     let mut trackers = Vec::new();
+    let mut first_peer = None;
     for _ in 0..options.peers {
         let identity = Arc::new(Identity::generate().map_err(|e| start_err(&e))?);
         let node = NodeConfig {
@@ -142,10 +151,30 @@ pub async fn run(options: DemoOptions, out: &mut dyn Write) -> Result<DemoReport
             ..NodeConfig::default()
         };
         let peer = KademliaPeer::new(identity, node, SystemClock::shared());
+        first_peer.get_or_insert_with(|| peer.clone());
         let tracker = ProgressTracker::start(config.clone(), peer)
             .await
             .map_err(|e| start_err(&e))?;
         trackers.push(Rc::new(tracker));
+    }
+
+    let mut http = None;
+    if let (Some(bind), Some(peer)) = (&options.http, &first_peer) {
+        let node = loop {
+            if let Some(node) = peer.node() {
+                break node;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let observed = Observed {
+            node,
+            tracker: Some(trackers[0].observer()),
+        };
+        let (handle, addrs) = serve(bind, observed).map_err(|e| start_err(&e))?;
+        for addr in addrs {
+            let _ = writeln!(out, "first trainer's metrics and status on http://{addr}");
+        }
+        http = Some(handle);
     }
 
     let start = Instant::now();
@@ -194,6 +223,9 @@ pub async fn run(options: DemoOptions, out: &mut dyn Write) -> Result<DemoReport
         let _ = tracker.shutdown(Duration::from_secs(5)).await;
     }
     seed.stop();
+    if let Some(http) = http {
+        http.stop(true).await;
+    }
 
     let done = logs.iter().all(|l| l.final_epoch(0) >= options.epochs);
     let report = DemoReport {

@@ -76,6 +76,9 @@ enum Command {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        /// host:port of the first trainer's /metrics, /status and /healthz; "" disables them.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        http: String,
     },
     /// Run a headless DHT node: prints its peer id and listen addresses and serves records until
     /// SIGINT / SIGTERM. With --prefix it also tracks that collaboration in client mode and logs
@@ -189,6 +192,7 @@ fn main() -> ExitCode {
             period_ms,
             quiet,
             timeout,
+            http,
         } => {
             // The demo keeps its output clean: warnings only unless RUST_LOG says otherwise.
             init_logging("warn", matches!(cli.log_format, Some(LogFormat::Json)));
@@ -200,6 +204,7 @@ fn main() -> ExitCode {
                 period: Duration::from_millis(period_ms),
                 live: !quiet,
                 timeout: Duration::from_secs(timeout),
+                http: (!http.is_empty()).then_some(http),
                 ..DemoOptions::default()
             };
             let result = actix::System::new().block_on(async move {

@@ -3,11 +3,12 @@
 //! update). Both shut down gracefully on SIGINT / SIGTERM: the tracker's tombstone is stored, then
 //! the node stops.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_rt::signal::unix::{signal, SignalKind};
+use indicatif::{ProgressBar, ProgressStyle};
 use swarm_progress_actors::clock::{Clock, SystemClock};
 use swarm_progress_actors::dht::kademlia::KademliaPeer;
 use swarm_progress_actors::dht::node::NodeHandle;
@@ -18,7 +19,8 @@ use crate::observability::Observed;
 use crate::settings::Settings;
 use crate::tracker::ProgressTracker;
 
-/// How `node` / `watch` print the swarm's progress.
+/// How `node` / `watch` print the swarm's progress (`Human` draws a progress bar on a terminal
+/// and prints lines otherwise).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
     /// No progress lines (a plain node).
@@ -97,6 +99,17 @@ pub async fn run(
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut updates = tracker.as_ref().map(|t| t.subscribe());
+    let bar = (output == Output::Human && std::io::stdout().is_terminal()).then(|| {
+        let bar = ProgressBar::new(settings.tracker.target_batch_size);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "epoch {prefix:>4} [{bar:30}] {pos:>8}/{len} samples | {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("#>-"),
+        );
+        bar
+    });
     let mut ticker = tokio::time::interval(status_every.unwrap_or(Duration::from_secs(3600)));
     loop {
         tokio::select! {
@@ -113,7 +126,10 @@ pub async fn run(
                 }
                 if let (Some(rx), Output::Human | Output::Json) = (updates.as_ref(), output) {
                     let progress = rx.borrow().clone();
-                    print_progress(&mut stdout, &progress, output);
+                    match &bar {
+                        Some(bar) => draw_bar(bar, &progress),
+                        None => print_progress(&mut stdout, &progress, output),
+                    }
                 }
             }
             _ = ticker.tick(), if status_every.is_some() => {
@@ -127,6 +143,9 @@ pub async fn run(
                 }
             }
         }
+    }
+    if let Some(bar) = &bar {
+        bar.abandon();
     }
     let mut result = Ok(());
     if let Some(tracker) = &tracker {
@@ -143,6 +162,41 @@ pub async fn run(
     }
     let _ = stdout.flush();
     result
+}
+
+/// The swarm's speed as the estimator sees it: remaining samples over the time to the ETA.
+fn swarm_speed(g: &GlobalProgress, now: f64) -> Option<f64> {
+    let remaining = g.target_batch_size.saturating_sub(g.samples_accumulated) as f64;
+    let left = g.eta_next_epoch - now;
+    (remaining > 0.0 && left > 0.0 && left.is_finite()).then(|| remaining / left)
+}
+
+fn eta_text(g: &GlobalProgress, now: f64) -> String {
+    let eta = g.eta_next_epoch - now;
+    if (0.0..1e6).contains(&eta) {
+        format!("{eta:.1}s")
+    } else if eta < 0.0 {
+        "now".into()
+    } else {
+        "-".into()
+    }
+}
+
+fn summary_text(g: &GlobalProgress, now: f64) -> String {
+    let speed = swarm_speed(g, now).map_or("-".into(), |s| format!("{s:.0}"));
+    format!(
+        "{} peers ({} clients) | {speed} samples/s | eta {}",
+        g.num_peers,
+        g.num_clients,
+        eta_text(g, now)
+    )
+}
+
+fn draw_bar(bar: &ProgressBar, g: &GlobalProgress) {
+    bar.set_length(g.target_batch_size);
+    bar.set_position(g.samples_accumulated.min(g.target_batch_size));
+    bar.set_prefix(g.epoch.to_string());
+    bar.set_message(summary_text(g, SystemClock.now()));
 }
 
 fn print_progress(out: &mut dyn Write, g: &GlobalProgress, output: Output) {

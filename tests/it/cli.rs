@@ -56,6 +56,7 @@ fn bad_arguments_exit_with_code_two() {
         vec!["demo", "--peers", "0"],
         vec!["demo", "--peers", "many"],
         vec!["demo", "--bogus"],
+        vec!["demo", "--http", "nowhere"],
         vec!["nonsense"],
     ] {
         let output = binary().args(&args).output().unwrap();
@@ -102,12 +103,16 @@ struct Child {
 
 impl Child {
     fn spawn(args: &[&str]) -> Child {
+        Self::spawn_with_stderr(args, std::process::Stdio::null())
+    }
+
+    fn spawn_with_stderr(args: &[&str], stderr: std::process::Stdio) -> Child {
         let mut process = binary()
             .args(args)
             // Layered over the defaults through the environment: a livelier refresh for tests.
             .env("SWARM_PROGRESS__TRACKER__MAX_REFRESH_PERIOD", "1")
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let stdout = process.stdout.take().unwrap();
@@ -340,4 +345,29 @@ fn metrics_status_and_healthz_answer_on_a_tracking_node() {
         .starts_with("12D3KooW"));
     let (status, body) = http_get(&base, "/healthz");
     assert!(status.contains("200") && body == "ok", "{status} {body}");
+}
+
+#[test]
+fn json_logs_carry_the_prefix_and_peer_id_in_spans() {
+    let path = std::env::temp_dir().join(format!("swarm-progress-logs-{}", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    let mut node = Child::spawn_with_stderr(
+        &["--log-format", "json", "node", "--prefix", "cli-logs"],
+        file.into(),
+    );
+    node.listen_addr();
+    assert_eq!(node.terminate(), Some(0));
+    let logs = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["span"]["prefix"] == "cli-logs"
+            && l["span"]["peer"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("12D3KooW"))),
+        "{logs}"
+    );
 }

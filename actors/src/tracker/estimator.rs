@@ -34,6 +34,8 @@ pub struct Estimator {
     stopped: Recipient<ChildStopped>,
     generation: u64,
     stats: SharedStats,
+    /// `tracker{prefix, peer}` span for this actor's logs.
+    span: tracing::Span,
 }
 
 impl Estimator {
@@ -48,7 +50,14 @@ impl Estimator {
         stats: SharedStats,
     ) -> Self {
         let state = snapshots.borrow().clone();
+        let span = tracing::info_span!(
+            "tracker",
+            prefix = %state.config().prefix,
+            peer = %state.local_progress().peer_id,
+            actor = "estimator"
+        );
         Self {
+            span,
             state,
             clock,
             snapshots,
@@ -93,6 +102,7 @@ impl Handler<ReportProgress> for Estimator {
     type Result = ();
 
     fn handle(&mut self, msg: ReportProgress, _ctx: &mut Context<Self>) {
+        let _span = self.span.enter();
         let now = self.clock.now();
         self.state.report(msg.epoch, msg.samples, now);
         self.state.set_applied_report(msg.seq);
@@ -107,6 +117,7 @@ impl Handler<Fetched> for Estimator {
     type Result = Result<f64, TrackerError>;
 
     fn handle(&mut self, msg: Fetched, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.enter();
         let now = self.clock.now();
         let outcome = self.state.apply_fetch(msg.0, now);
         self.snapshot();
@@ -149,6 +160,7 @@ impl Handler<UpdateEpoch> for Estimator {
     type Result = Result<u64, TrackerError>;
 
     fn handle(&mut self, msg: UpdateEpoch, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.enter();
         let now = self.clock.now();
         let epoch = self
             .state

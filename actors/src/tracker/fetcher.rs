@@ -35,11 +35,15 @@ pub struct Fetcher {
     stopped: Recipient<ChildStopped>,
     generation: u64,
     stats: SharedStats,
+    /// `tracker{prefix, peer}` span for this actor's logs.
+    span: tracing::Span,
 }
 
 impl Fetcher {
-    /// A Fetcher that fetches as soon as it starts.
+    /// A Fetcher that fetches as soon as it starts; `peer` names this peer in its logs.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
+        peer: &str,
         config: Arc<TrackerConfig>,
         clock: SharedClock,
         dht: DhtHandle,
@@ -48,7 +52,14 @@ impl Fetcher {
         generation: u64,
         stats: SharedStats,
     ) -> Self {
+        let span = tracing::info_span!(
+            "tracker",
+            prefix = %config.prefix,
+            peer = %peer,
+            actor = "fetcher"
+        );
         Self {
+            span,
             key: config.progress_key(),
             config,
             clock,
@@ -82,6 +93,7 @@ impl Fetcher {
             fetched.send(Fetched(Arc::new(record))).await?
         };
         ctx.spawn(work.into_actor(self).map(|result: Result<f64, TrackerError>, act, ctx| {
+            let _span = act.span.clone().entered();
             act.in_flight = false;
             let now = act.clock.now();
             let next = match result {

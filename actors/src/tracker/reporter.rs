@@ -40,6 +40,8 @@ pub struct Reporter {
     stopped: Recipient<ChildStopped>,
     generation: u64,
     stats: SharedStats,
+    /// `tracker{prefix, peer}` span for this actor's logs.
+    span: tracing::Span,
 }
 
 impl Reporter {
@@ -55,7 +57,14 @@ impl Reporter {
         generation: u64,
         stats: SharedStats,
     ) -> Self {
+        let span = tracing::info_span!(
+            "tracker",
+            prefix = %config.prefix,
+            peer = %identity.peer_id(),
+            actor = "reporter"
+        );
         Self {
+            span,
             key: config.progress_key(),
             identity,
             config,
@@ -91,6 +100,7 @@ impl Reporter {
     }
 
     fn start_store(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let Some(progress) = self.latest.clone() else {
             return;
         };
@@ -116,6 +126,7 @@ impl Reporter {
             self.config.request_timeout(),
         );
         ctx.spawn(store.into_actor(self).map(move |result, act, ctx| {
+            let _span = act.span.clone().entered();
             act.in_flight = false;
             act.stats
                 .store_latency

@@ -135,6 +135,8 @@ pub struct Supervisor {
     last_report: Option<ReportProgress>,
     /// Pauses the trainer holds, re-applied to a restarted Estimator.
     pause_depth: u32,
+    /// `tracker{prefix, peer}` span for the Supervisor's logs.
+    span: tracing::Span,
 }
 
 impl Supervisor {
@@ -146,8 +148,16 @@ impl Supervisor {
         factory: Box<dyn GatewayFactory>,
         channels: TrackerChannels,
     ) -> Self {
+        let identity = factory.identity();
+        let span = tracing::info_span!(
+            "tracker",
+            prefix = %config.prefix,
+            peer = %identity.peer_id(),
+            actor = "supervisor"
+        );
         Self {
-            identity: factory.identity(),
+            span,
+            identity,
             config,
             clock,
             policy,
@@ -185,6 +195,7 @@ impl Supervisor {
     }
 
     fn start_child(&mut self, kind: ActorKind, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let i = kind.index();
         self.generations[i] += 1;
         let generation = self.generations[i];
@@ -231,6 +242,7 @@ impl Supervisor {
             ActorKind::Fetcher => {
                 self.fetcher = Some(
                     Fetcher::new(
+                        &self.identity.peer_id(),
                         self.config.clone(),
                         self.clock.clone(),
                         DhtHandle::of(&me),
@@ -270,6 +282,7 @@ impl Supervisor {
 
     /// A child is gone: restart it after a backoff, or fail if its budget is spent.
     fn child_down(&mut self, kind: ActorKind, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let i = kind.index();
         self.clear(kind);
         if self.phase != Phase::Running || self.restart_pending[i] {
@@ -307,6 +320,7 @@ impl Supervisor {
     }
 
     fn fail(&mut self, reason: String, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         error!(%reason, "restart budget spent; tracker failed");
         self.phase = Phase::Failed;
         self.channels.health.send_replace(Health::Failed { reason });
@@ -373,11 +387,9 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        info!(
-            prefix = %self.config.prefix,
-            peer = %self.identity.peer_id(),
-            "tracker starting"
-        );
+        let span = self.span.clone();
+        let _span = span.enter();
+        info!("tracker starting");
         for kind in ActorKind::ALL {
             self.start_child(kind, ctx);
         }
@@ -581,6 +593,7 @@ impl Handler<Shutdown> for Supervisor {
             gateway?.store(key, subkey, tombstone, msg.timeout).await
         };
         Box::pin(store.into_actor(self).map(|stored, act, ctx| {
+            let _span = act.span.clone().entered();
             match &stored {
                 Ok(_) => info!(peer = %act.identity.peer_id(), "tombstone stored; tracker stopped"),
                 Err(e) => warn!(error = %e, "tombstone not stored; tracker stopped"),
