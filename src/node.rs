@@ -38,6 +38,10 @@ pub async fn run(
     output: Output,
     status_every: Option<Duration>,
 ) -> Result<(), String> {
+    // Handle the signals before anything is printed, so a signal that follows the printed
+    // addresses always gets a graceful shutdown.
+    let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let identity = match settings.dht.key_file() {
         Some(path) => Identity::load_or_create(path),
         None => Identity::generate(),
@@ -96,8 +100,6 @@ pub async fn run(
     }
     let _ = stdout.flush();
 
-    let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut updates = tracker.as_ref().map(|t| t.subscribe());
     let bar = (output == Output::Human && std::io::stdout().is_terminal()).then(|| {
         let bar = ProgressBar::new(settings.tracker.target_batch_size);
