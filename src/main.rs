@@ -89,9 +89,9 @@ enum Command {
         /// Collaboration to track in client mode (overrides tracker.prefix).
         #[arg(long)]
         prefix: Option<String>,
-        /// Seconds between progress log lines when tracking.
-        #[arg(long, default_value_t = 5.0)]
-        status_interval: f64,
+        /// Seconds between progress log lines when tracking (overrides node.status_interval).
+        #[arg(long)]
+        status_interval: Option<f64>,
     },
     /// Join a collaboration as a client and print its progress on every update.
     Watch {
@@ -235,16 +235,20 @@ fn main() -> ExitCode {
             let with_tracker = prefix.is_some();
             if let Some(prefix) = prefix {
                 settings.tracker.prefix = prefix;
-                if let Err(e) = settings.validate() {
+            }
+            if let Some(interval) = status_interval {
+                settings.node.status_interval = interval;
+            }
+            let every = match settings
+                .validate()
+                .and_then(|()| settings.node.status_interval())
+            {
+                Ok(every) => every,
+                Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
-            }
-            if !(status_interval.is_finite() && status_interval > 0.0) {
-                eprintln!("error: --status-interval must be a positive number of seconds");
-                return ExitCode::from(2);
-            }
-            let every = Duration::from_secs_f64(status_interval);
+            };
             run_node(
                 settings,
                 cli.log_format,

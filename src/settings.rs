@@ -29,10 +29,27 @@ pub struct Settings {
     pub tracker: TrackerConfig,
     /// The DHT node.
     pub dht: DhtSettings,
+    /// The `node` command.
+    pub node: NodeSettings,
     /// The HTTP endpoints of `node` and `watch`.
     pub http: HttpSettings,
     /// Logging.
     pub logging: LoggingSettings,
+}
+
+/// The `[node]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// Seconds between progress log lines of `node --prefix`.
+    pub status_interval: f64,
+}
+
+impl NodeSettings {
+    /// The status interval as a `Duration`.
+    pub fn status_interval(&self) -> Result<Duration, SettingsError> {
+        seconds_setting("node.status_interval", self.status_interval)
+    }
 }
 
 /// The `[http]` section.
@@ -241,6 +258,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.tracker.validate()?;
         self.dht.node_config()?;
+        self.node.status_interval()?;
         self.http.bind()?;
         self.logging.json()?;
         Ok(())
@@ -330,6 +348,11 @@ mod tests {
             ("SWARM_PROGRESS__DHT__MAX_ENTRIES", "0", "dht.max_entries"),
             ("SWARM_PROGRESS__LOGGING__FORMAT", "xml", "logging.format"),
             ("SWARM_PROGRESS__HTTP__LISTEN", "localhost", "http.listen"),
+            (
+                "SWARM_PROGRESS__NODE__STATUS_INTERVAL",
+                "-1",
+                "node.status_interval",
+            ),
         ];
         for (var, value, setting) in cases {
             let env = HashMap::from([(var.to_owned(), value.to_owned())]);

@@ -57,6 +57,8 @@ fn bad_arguments_exit_with_code_two() {
         vec!["demo", "--peers", "many"],
         vec!["demo", "--bogus"],
         vec!["demo", "--http", "nowhere"],
+        vec!["node", "--status-interval", "0"],
+        vec!["node", "--http", "nowhere"],
         vec!["nonsense"],
     ] {
         let output = binary().args(&args).output().unwrap();
