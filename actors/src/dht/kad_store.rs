@@ -71,13 +71,20 @@ impl ProgressStore {
         }
     }
 
-    /// Decodes and validates a record value held under `key`, counting rejections.
-    pub fn validate(&self, key: &RecordKey, value: &[u8]) -> Option<ProgressRecord> {
+    /// Decodes and validates a record value held under `key`, counting rejections. Entries
+    /// identical to ones already held under `key`, or in `also_known`, are not re-verified.
+    pub fn validate(
+        &self,
+        key: &RecordKey,
+        value: &[u8],
+        also_known: Option<&ProgressRecord>,
+    ) -> Option<ProgressRecord> {
         let Ok(key_str) = std::str::from_utf8(key.as_ref()) else {
             debug!("record key is not UTF-8");
             return None;
         };
-        match ProgressRecord::decode(key_str, value, self.clock.now(), &self.limits) {
+        let known = also_known.or_else(|| self.by_key.get(key).map(|held| &held.progress));
+        match ProgressRecord::decode_known(key_str, value, self.clock.now(), &self.limits, known) {
             Ok(Validated { record, rejections }) => {
                 self.rejections.add(&rejections);
                 Some(record)
@@ -185,7 +192,7 @@ impl RecordStore for ProgressStore {
             self.rejections.add(&counts);
             return Err(store::Error::ValueTooLarge);
         }
-        let Some(valid) = self.validate(&record.key, &record.value) else {
+        let Some(valid) = self.validate(&record.key, &record.value, None) else {
             return Ok(());
         };
         if valid.is_empty() {

@@ -720,7 +720,11 @@ impl EventLoop {
         match result {
             Ok(GetRecordOk::FoundRecord(found)) if found.peer.is_some() => {
                 let store = self.kad().store_mut();
-                if let Some(valid) = store.validate(&pending.key, &found.record.value) {
+                // What this get already merged is validated: identical entries are not
+                // re-verified (most of a record is unchanged from one read to the next).
+                if let Some(valid) =
+                    store.validate(&pending.key, &found.record.value, Some(&pending.merged))
+                {
                     pending.merged.merge(&valid, self.clock.now());
                     pending.merged.truncate(self.config.limits.max_entries);
                 }

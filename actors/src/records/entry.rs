@@ -211,6 +211,21 @@ impl SignedEntry {
         now: f64,
         limits: &RecordLimits,
     ) -> Result<(), RejectionReason> {
+        self.validate_known(key, subkey, now, limits, None)
+    }
+
+    /// [`SignedEntry::validate`], except that the signature and the peer id are not checked
+    /// again when `known` is this very entry (same value bytes, expiration and signature), taken from a record
+    /// already validated under the same `key` and `subkey`. Reading a record whose entries are
+    /// mostly unchanged then costs comparisons instead of signature checks.
+    pub fn validate_known(
+        &self,
+        key: &str,
+        subkey: &PeerKey,
+        now: f64,
+        limits: &RecordLimits,
+        known: Option<&SignedEntry>,
+    ) -> Result<(), RejectionReason> {
         if self.encoded_len() > limits.max_entry_bytes {
             return Err(RejectionReason::Oversized);
         }
@@ -219,6 +234,10 @@ impl SignedEntry {
         }
         if self.expiration > now + limits.max_expiration_ahead {
             return Err(RejectionReason::ExpirationTooFar);
+        }
+        if known == Some(self) {
+            // Signature and peer id were checked when this exact entry was first admitted.
+            return Ok(());
         }
         if !self.verify(key, subkey) {
             return Err(RejectionReason::BadSignature);
@@ -396,6 +415,29 @@ mod tests {
         assert_eq!(
             ok.validate(KEY, &subkey, NOW, &tight),
             Err(RejectionReason::Oversized)
+        );
+    }
+
+    #[test]
+    fn a_known_identical_entry_skips_only_the_signature_check() {
+        let id = Identity::generate().unwrap();
+        let subkey = id.public_key();
+        let entry = SignedEntry::sign(&id, KEY, Some(&progress(&id)), NOW + 60.0).unwrap();
+        // Same bytes under another key would fail verification; known, it is not re-verified.
+        assert_eq!(
+            entry.validate_known("other", &subkey, NOW, &limits(), Some(&entry)),
+            Ok(())
+        );
+        // A different entry that is "known" is still verified.
+        let other = SignedEntry::sign(&id, KEY, None, NOW + 60.0).unwrap();
+        assert_eq!(
+            entry.validate_known("other", &subkey, NOW, &limits(), Some(&other)),
+            Err(RejectionReason::BadSignature)
+        );
+        // Every other rule still applies.
+        assert_eq!(
+            entry.validate_known(KEY, &subkey, NOW + 60.0, &limits(), Some(&entry)),
+            Err(RejectionReason::Expired)
         );
     }
 

@@ -193,9 +193,26 @@ impl ProgressRecord {
     where
         I: IntoIterator<Item = (PeerKey, SignedEntry)>,
     {
+        Self::admit_known(key, candidates, now, limits, None)
+    }
+
+    /// [`ProgressRecord::admit`], trusting the signatures of entries identical to those in
+    /// `known`, a record already validated under the same `key` (see
+    /// [`SignedEntry::validate_known`]).
+    pub fn admit_known<I>(
+        key: &str,
+        candidates: I,
+        now: f64,
+        limits: &RecordLimits,
+        known: Option<&ProgressRecord>,
+    ) -> Validated
+    where
+        I: IntoIterator<Item = (PeerKey, SignedEntry)>,
+    {
         let mut out = Validated::default();
         for (subkey, entry) in candidates {
-            if let Err(reason) = entry.validate(key, &subkey, now, limits) {
+            let held = known.and_then(|k| k.get(&subkey));
+            if let Err(reason) = entry.validate_known(key, &subkey, now, limits, held) {
                 debug!(%key, peer = %subkey, %reason, "rejected entry");
                 out.rejections.record(reason);
                 continue;
@@ -255,6 +272,18 @@ impl ProgressRecord {
         now: f64,
         limits: &RecordLimits,
     ) -> Result<Validated, RecordDecodeError> {
+        Self::decode_known(key, bytes, now, limits, None)
+    }
+
+    /// [`ProgressRecord::decode`], trusting the signatures of entries identical to those in
+    /// `known` (a record already validated under the same `key`).
+    pub fn decode_known(
+        key: &str,
+        bytes: &[u8],
+        now: f64,
+        limits: &RecordLimits,
+        known: Option<&ProgressRecord>,
+    ) -> Result<Validated, RecordDecodeError> {
         let max = limits.max_record_bytes();
         if bytes.len() > max {
             return Err(RecordDecodeError::TooLarge {
@@ -288,7 +317,7 @@ impl ProgressRecord {
             }
         }
         r.finish()?;
-        let mut validated = Self::admit(key, candidates, now, limits);
+        let mut validated = Self::admit_known(key, candidates, now, limits, known);
         validated.rejections.add(&structural);
         Ok(validated)
     }
