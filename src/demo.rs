@@ -184,6 +184,7 @@ pub async fn run(options: DemoOptions, out: &mut dyn Write) -> Result<DemoReport
             batch: options.batch_size,
             period: step_period(&options, i),
             start_epoch: 0,
+            start_delay: Duration::ZERO,
         };
         let tracker = tracker.clone();
         let (epochs, limit) = (options.epochs, options.timeout);

@@ -7,6 +7,7 @@
 //! This crate is the embedding API and the settings; the domain core, records and actors live in
 //! `swarm-progress-actors`, whose public types are re-exported here.
 
+pub mod bench;
 pub mod demo;
 pub mod node;
 pub mod observability;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use swarm_progress::bench;
 use swarm_progress::demo::{self, DemoOptions};
 use swarm_progress::node::{self, Output};
 use swarm_progress::{Identity, Settings};
@@ -24,6 +25,12 @@ struct Cli {
     log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RefreshArg {
+    Fast,
+    Default,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -106,6 +113,37 @@ enum Command {
         /// One JSON object per update instead of a progress line.
         #[arg(long)]
         json: bool,
+    },
+    /// Benchmark the reference workload (scale mode: every peer a tracker with its own libp2p
+    /// node, all in this process); prints a markdown row and writes JSON with --out.
+    Bench {
+        /// Peers.
+        #[arg(long, default_value_t = 4)]
+        peers: usize,
+        /// Refresh preset: fast (0.1/0.2/0.5 s) or default (0.5/3/10 s).
+        #[arg(long, value_enum, default_value_t = RefreshArg::Fast)]
+        refresh: RefreshArg,
+        /// Samples per step.
+        #[arg(long, default_value_t = 16)]
+        batch_size: u64,
+        /// Step period, milliseconds.
+        #[arg(long, default_value_t = 250)]
+        period_ms: u64,
+        /// Length of the epoch phase, seconds.
+        #[arg(long, default_value_t = 40.0)]
+        duration: f64,
+        /// Ideal epoch length, seconds (sets the target batch size).
+        #[arg(long, default_value_t = 4.0)]
+        epoch_seconds: f64,
+        /// Loopback TCP instead of the in-memory transport.
+        #[arg(long)]
+        tcp: bool,
+        /// Most calls of each kind in the latency phase.
+        #[arg(long, default_value_t = 300)]
+        latency_calls: usize,
+        /// Write the figures as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Write a new identity (Ed25519 PKCS#8, mode 0600) and print its peer id.
     Keygen {
@@ -283,6 +321,65 @@ fn main() -> ExitCode {
             }
             let output = if json { Output::Json } else { Output::Human };
             run_node(settings, cli.log_format, true, output, None)
+        }
+        Command::Bench {
+            peers,
+            refresh,
+            batch_size,
+            period_ms,
+            duration,
+            epoch_seconds,
+            tcp,
+            latency_calls,
+            out,
+        } => {
+            init_logging("warn", matches!(cli.log_format, Some(LogFormat::Json)));
+            if !(duration.is_finite()
+                && duration > 0.0
+                && epoch_seconds.is_finite()
+                && epoch_seconds > 0.0)
+            {
+                eprintln!("error: --duration and --epoch-seconds must be positive");
+                return ExitCode::from(2);
+            }
+            let options = bench::BenchOptions {
+                peers,
+                refresh: match refresh {
+                    RefreshArg::Fast => bench::Refresh::Fast,
+                    RefreshArg::Default => bench::Refresh::Default,
+                },
+                batch_size,
+                period: Duration::from_millis(period_ms),
+                duration: Duration::from_secs_f64(duration),
+                epoch_seconds,
+                tcp,
+                latency_calls,
+                ..bench::BenchOptions::default()
+            };
+            let result = actix::System::new().block_on(async move {
+                let mut stdout = std::io::stdout();
+                bench::run(options, &mut stdout).await
+            });
+            match result {
+                Ok(report) => {
+                    if let Some(path) = out {
+                        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+                        if let Err(e) = std::fs::write(&path, text) {
+                            eprintln!("error: cannot write {}: {e}", path.display());
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(bench::BenchError::Options(message)) => {
+                    eprintln!("error: {message}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Keygen { out } => match Identity::generate().and_then(|id| {
             id.save(&out)?;

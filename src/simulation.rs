@@ -20,6 +20,8 @@ pub struct SimulatedTrainer {
     pub period: Duration,
     /// The epoch the trainer starts at.
     pub start_epoch: u64,
+    /// Delay before the first step (to stagger trainers).
+    pub start_delay: Duration,
 }
 
 /// One report a trainer made.
@@ -70,6 +72,7 @@ impl SimulatedTrainer {
         limit: Duration,
     ) -> TrainerLog {
         let deadline = Instant::now() + limit;
+        tokio::time::sleep(self.start_delay).await;
         let mut log = TrainerLog::default();
         let mut epoch = self.start_epoch;
         let mut samples = 0;

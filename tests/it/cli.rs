@@ -373,3 +373,41 @@ fn json_logs_carry_the_prefix_and_peer_id_in_spans() {
         "{logs}"
     );
 }
+
+#[test]
+fn a_small_benchmark_runs_and_writes_its_figures() {
+    let path =
+        std::env::temp_dir().join(format!("swarm-progress-bench-{}.json", std::process::id()));
+    let output = binary()
+        .args([
+            "bench",
+            "--peers",
+            "3",
+            "--duration",
+            "4",
+            "--epoch-seconds",
+            "1",
+        ])
+        .args(["--period-ms", "100", "--latency-calls", "5", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("| scale (memory) | 3 | fast |"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(report["peers"], 3);
+    assert!(report["complete_epochs"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(report["get_latest_ms"]["entries_seen"], 3, "{report}");
+    assert!(report["lag_s"]["p50"].is_number(), "{report}");
+    assert!(
+        report["cpu_s_per_min_per_peer"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+}

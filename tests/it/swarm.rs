@@ -50,6 +50,7 @@ pub async fn scenario(
             batch: 8,
             period: Duration::from_millis(period),
             start_epoch: 0,
+            start_delay: Duration::ZERO,
         };
         runs.push(actix_rt::spawn(async move {
             trainer.run(&tracker, final_epoch, limit).await
@@ -83,6 +84,7 @@ pub async fn scenario(
             batch: 8,
             period: Duration::from_millis(10),
             start_epoch: join_epoch,
+            start_delay: Duration::ZERO,
         };
         actix_rt::spawn(async move { trainer.run(&late, final_epoch, limit).await })
     };
