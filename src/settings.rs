@@ -97,6 +97,8 @@ pub struct DhtSettings {
     pub bootstrap_backoff_initial: f64,
     /// Longest delay between bootstrap attempts, seconds.
     pub bootstrap_backoff_max: f64,
+    /// Kademlia replication factor (closest peers a store writes to and a get collects from).
+    pub replication: usize,
 }
 
 /// The `[logging]` section.
@@ -173,6 +175,8 @@ impl DhtSettings {
         if self.max_entries == 0 {
             return Err(invalid("dht.max_entries", "must be at least 1"));
         }
+        let replication = std::num::NonZeroUsize::new(self.replication)
+            .ok_or_else(|| invalid("dht.replication", "must be at least 1"))?;
         if self.max_entry_bytes < 128 {
             return Err(invalid("dht.max_entry_bytes", "must be at least 128"));
         }
@@ -200,6 +204,7 @@ impl DhtSettings {
             request_timeout: seconds_setting("dht.request_timeout", self.request_timeout)?,
             bootstrap_backoff_initial: initial,
             bootstrap_backoff_max: max,
+            replication,
             ..NodeConfig::default()
         })
     }
@@ -310,6 +315,7 @@ mod tests {
             defaults.bootstrap_backoff_initial
         );
         assert_eq!(node.bootstrap_backoff_max, defaults.bootstrap_backoff_max);
+        assert_eq!(node.replication, defaults.replication);
         assert!(node.bootstrap.is_empty());
         assert_eq!(settings.dht.key_file(), None);
         assert!(!settings.logging.json().unwrap());
@@ -346,6 +352,7 @@ mod tests {
                 "dht.request_timeout",
             ),
             ("SWARM_PROGRESS__DHT__MAX_ENTRIES", "0", "dht.max_entries"),
+            ("SWARM_PROGRESS__DHT__REPLICATION", "0", "dht.replication"),
             ("SWARM_PROGRESS__LOGGING__FORMAT", "xml", "logging.format"),
             ("SWARM_PROGRESS__HTTP__LISTEN", "localhost", "http.listen"),
             (
