@@ -14,8 +14,8 @@ use tracing::{debug, trace};
 use crate::clock::SharedClock;
 use crate::progress::GlobalProgress;
 use crate::tracker::messages::{
-    ActorKind, ChildStopped, Fetched, InjectPanic, PauseUpdates, Publish, ReportProgress,
-    ResumeUpdates, SharedStats, StopChild, TrackerError, TrackerStats, UpdateEpoch,
+    child_hooks, ActorKind, ChildStopped, Fetched, InjectPanic, PauseUpdates, Publish,
+    ReportProgress, ResumeUpdates, SharedStats, StopChild, TrackerError, TrackerStats, UpdateEpoch,
 };
 use crate::tracker_state::{FetchOutcome, TrackerState};
 
@@ -173,18 +173,4 @@ impl Handler<UpdateEpoch> for Estimator {
     }
 }
 
-impl Handler<InjectPanic> for Estimator {
-    type Result = ();
-
-    fn handle(&mut self, _: InjectPanic, _ctx: &mut Context<Self>) {
-        panic!("Estimator: injected panic");
-    }
-}
-
-impl Handler<StopChild> for Estimator {
-    type Result = ();
-
-    fn handle(&mut self, _: StopChild, ctx: &mut Context<Self>) {
-        ctx.stop();
-    }
-}
+child_hooks!(Estimator, "Estimator");

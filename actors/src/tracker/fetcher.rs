@@ -13,8 +13,8 @@ use crate::clock::SharedClock;
 use crate::config::{seconds, TrackerConfig};
 use crate::dht::DhtHandle;
 use crate::tracker::messages::{
-    ActorKind, ChildStopped, FetchNow, Fetched, InjectPanic, SharedStats, StopChild, TrackerError,
-    TrackerStats,
+    child_hooks, ActorKind, ChildStopped, FetchNow, Fetched, InjectPanic, SharedStats, StopChild,
+    TrackerError, TrackerStats,
 };
 
 /// The Fetcher actor.
@@ -158,18 +158,4 @@ impl Handler<FetchNow> for Fetcher {
     }
 }
 
-impl Handler<InjectPanic> for Fetcher {
-    type Result = ();
-
-    fn handle(&mut self, _: InjectPanic, _ctx: &mut Context<Self>) {
-        panic!("Fetcher: injected panic");
-    }
-}
-
-impl Handler<StopChild> for Fetcher {
-    type Result = ();
-
-    fn handle(&mut self, _: StopChild, ctx: &mut Context<Self>) {
-        ctx.stop();
-    }
-}
+child_hooks!(Fetcher, "Fetcher");

@@ -277,3 +277,26 @@ pub struct ChildStopped {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct StopChild;
+
+/// Implements the hooks every supervised child answers: [`InjectPanic`] (the test hook: panics
+/// inside a handler) and [`StopChild`] (stops the actor).
+macro_rules! child_hooks {
+    ($actor:ty, $name:literal) => {
+        impl Handler<InjectPanic> for $actor {
+            type Result = ();
+
+            fn handle(&mut self, _: InjectPanic, _ctx: &mut Context<Self>) {
+                panic!(concat!($name, ": injected panic"));
+            }
+        }
+
+        impl Handler<StopChild> for $actor {
+            type Result = ();
+
+            fn handle(&mut self, _: StopChild, ctx: &mut Context<Self>) {
+                ctx.stop();
+            }
+        }
+    };
+}
+pub(crate) use child_hooks;

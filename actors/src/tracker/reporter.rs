@@ -17,7 +17,8 @@ use crate::identity::Identity;
 use crate::progress::LocalProgress;
 use crate::records::SignedEntry;
 use crate::tracker::messages::{
-    ActorKind, ChildStopped, InjectPanic, Publish, SharedStats, StopChild, TrackerStats,
+    child_hooks, ActorKind, ChildStopped, InjectPanic, Publish, SharedStats, StopChild,
+    TrackerStats,
 };
 
 /// The Reporter actor.
@@ -180,18 +181,4 @@ impl Handler<Publish> for Reporter {
     }
 }
 
-impl Handler<InjectPanic> for Reporter {
-    type Result = ();
-
-    fn handle(&mut self, _: InjectPanic, _ctx: &mut Context<Self>) {
-        panic!("Reporter: injected panic");
-    }
-}
-
-impl Handler<StopChild> for Reporter {
-    type Result = ();
-
-    fn handle(&mut self, _: StopChild, ctx: &mut Context<Self>) {
-        ctx.stop();
-    }
-}
+child_hooks!(Reporter, "Reporter");
