@@ -16,7 +16,7 @@ use libp2p::PeerId;
 use tracing::debug;
 
 use crate::clock::SharedClock;
-use crate::records::{ProgressRecord, RecordLimits, RejectionCounts, Validated};
+use crate::records::{ProgressRecord, RecordLimits, RejectionCounts, RejectionReason, Validated};
 
 /// Rejections counted by a node (store puts and records read from the network).
 #[derive(Debug, Clone, Default)]
@@ -30,6 +30,14 @@ impl SharedRejections {
     /// Adds counts.
     pub fn add(&self, counts: &RejectionCounts) {
         self.lock().add(counts);
+    }
+
+    /// Counts `n` rejections for `reason`.
+    pub fn record(&self, reason: RejectionReason, n: u64) {
+        let mut counts = self.lock();
+        for _ in 0..n {
+            counts.record(reason);
+        }
     }
 
     /// The counts so far.
@@ -91,9 +99,7 @@ impl ProgressStore {
             }
             Err(e) => {
                 debug!(error = %e, "undecodable record");
-                let mut counts = RejectionCounts::default();
-                counts.record(crate::records::RejectionReason::Malformed);
-                self.rejections.add(&counts);
+                self.rejections.record(RejectionReason::Malformed, 1);
                 None
             }
         }
@@ -118,13 +124,8 @@ impl ProgressStore {
         });
         held.progress.merge(incoming, now);
         let dropped = held.progress.truncate(self.limits.max_entries);
-        if dropped > 0 {
-            let mut counts = RejectionCounts::default();
-            for _ in 0..dropped {
-                counts.record(crate::records::RejectionReason::TooManyEntries);
-            }
-            self.rejections.add(&counts);
-        }
+        self.rejections
+            .record(RejectionReason::TooManyEntries, dropped as u64);
         held.record.value = held.progress.encode();
         held.record.expires = expiry_instant(&held.progress, now);
         if held.progress.is_empty() {
@@ -187,9 +188,7 @@ impl RecordStore for ProgressStore {
     fn put(&mut self, record: Record) -> store::Result<()> {
         let max_bytes = self.limits.max_record_bytes();
         if record.value.len() > max_bytes {
-            let mut counts = RejectionCounts::default();
-            counts.record(crate::records::RejectionReason::Oversized);
-            self.rejections.add(&counts);
+            self.rejections.record(RejectionReason::Oversized, 1);
             return Err(store::Error::ValueTooLarge);
         }
         let Some(valid) = self.validate(&record.key, &record.value, None) else {
@@ -200,17 +199,15 @@ impl RecordStore for ProgressStore {
         }
         // Count replays: entries older than what is held for their subkey.
         if let Some(held) = self.by_key.get(&record.key) {
-            let mut stale = RejectionCounts::default();
-            for (subkey, entry) in valid.iter() {
-                if held
-                    .progress
-                    .get(subkey)
-                    .is_some_and(|mine| mine.recency_cmp(entry).is_gt())
-                {
-                    stale.record(crate::records::RejectionReason::Stale);
-                }
-            }
-            self.rejections.add(&stale);
+            let stale = valid
+                .iter()
+                .filter(|(subkey, entry)| {
+                    held.progress
+                        .get(subkey)
+                        .is_some_and(|mine| mine.recency_cmp(entry).is_gt())
+                })
+                .count();
+            self.rejections.record(RejectionReason::Stale, stale as u64);
         }
         self.merge(&record.key, &valid)
     }

@@ -272,14 +272,19 @@ impl MemoryDht {
     }
 }
 
-/// Waits the injected latency, then never returns if replies are dropped.
-async fn delay(faults: &Faults) {
+/// Plays the injected faults of one request: waits the latency, never returns if replies are
+/// dropped, and fails if the failure roll said so.
+async fn play(faults: &Faults, fail: bool) -> Result<(), DhtError> {
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
     if faults.drop_replies {
         std::future::pending::<()>().await;
     }
+    if fail {
+        return Err(DhtError::Failed("injected failure".into()));
+    }
+    Ok(())
 }
 
 impl Actor for MemoryDht {
@@ -293,10 +298,7 @@ impl Handler<Store> for MemoryDht {
         let (faults, fail) = self.inject();
         let peer = self.peer.clone();
         Box::pin(async move {
-            delay(&faults).await;
-            if fail {
-                return Err(DhtError::Failed("injected failure".into()));
-            }
+            play(&faults, fail).await?;
             let now = peer.network.now();
             if faults.partitioned {
                 let limits = peer.network.shared.limits;
@@ -315,10 +317,7 @@ impl Handler<Get> for MemoryDht {
         let (faults, fail) = self.inject();
         let peer = self.peer.clone();
         Box::pin(async move {
-            delay(&faults).await;
-            if fail {
-                return Err(DhtError::Failed("injected failure".into()));
-            }
+            play(&faults, fail).await?;
             if faults.partitioned {
                 let now = peer.network.now();
                 return Ok(lock(&peer.shadow).get(&msg.key, now));
