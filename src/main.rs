@@ -34,6 +34,77 @@ enum RefreshArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Scale,
+    Process,
+}
+
+/// The workload flags of `bench` (and its peers).
+#[derive(Debug, Args)]
+struct BenchFlags {
+    /// Peers.
+    #[arg(long, default_value_t = 4)]
+    peers: usize,
+    /// Refresh preset: fast (0.1/0.2/0.5 s) or default (0.5/3/10 s).
+    #[arg(long, value_enum, default_value_t = RefreshArg::Fast)]
+    refresh: RefreshArg,
+    /// Samples per step.
+    #[arg(long, default_value_t = 16)]
+    batch_size: u64,
+    /// Step period, milliseconds.
+    #[arg(long, default_value_t = 250)]
+    period_ms: u64,
+    /// Length of the epoch phase, seconds.
+    #[arg(long, default_value_t = 40.0)]
+    duration: f64,
+    /// Ideal epoch length, seconds (sets the target batch size).
+    #[arg(long, default_value_t = 4.0)]
+    epoch_seconds: f64,
+    /// How often the probe polls ready_to_update_epoch, milliseconds.
+    #[arg(long, default_value_t = 5)]
+    probe_ms: u64,
+    /// Most calls of each kind in the latency phase.
+    #[arg(long, default_value_t = 300)]
+    latency_calls: usize,
+    /// Longest latency phase, seconds.
+    #[arg(long, default_value_t = 25.0)]
+    latency_limit: f64,
+}
+
+impl BenchFlags {
+    fn options(&self, mode: bench::Mode) -> Result<bench::BenchOptions, String> {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !(positive(self.duration)
+            && positive(self.epoch_seconds)
+            && positive(self.latency_limit))
+        {
+            return Err("--duration, --epoch-seconds and --latency-limit must be positive".into());
+        }
+        if self.probe_ms == 0 {
+            return Err("--probe-ms must be positive".into());
+        }
+        let options = bench::BenchOptions {
+            peers: self.peers,
+            mode,
+            refresh: match self.refresh {
+                RefreshArg::Fast => bench::Refresh::Fast,
+                RefreshArg::Default => bench::Refresh::Default,
+            },
+            batch_size: self.batch_size,
+            period: Duration::from_millis(self.period_ms),
+            duration: Duration::from_secs_f64(self.duration),
+            epoch_seconds: self.epoch_seconds,
+            probe: Duration::from_millis(self.probe_ms),
+            latency_calls: self.latency_calls,
+            latency_limit: Duration::from_secs_f64(self.latency_limit),
+            ..bench::BenchOptions::default()
+        };
+        options.validate().map_err(|e| e.to_string())?;
+        Ok(options)
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
     Human,
     Json,
@@ -114,36 +185,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Benchmark the reference workload (scale mode: every peer a tracker with its own libp2p
-    /// node, all in this process); prints a markdown row and writes JSON with --out.
+    /// Benchmark the reference workload: in one process (--mode scale) or one OS process per
+    /// peer (--mode process); prints a markdown row and writes JSON with --out.
     Bench {
-        /// Peers.
-        #[arg(long, default_value_t = 4)]
-        peers: usize,
-        /// Refresh preset: fast (0.1/0.2/0.5 s) or default (0.5/3/10 s).
-        #[arg(long, value_enum, default_value_t = RefreshArg::Fast)]
-        refresh: RefreshArg,
-        /// Samples per step.
-        #[arg(long, default_value_t = 16)]
-        batch_size: u64,
-        /// Step period, milliseconds.
-        #[arg(long, default_value_t = 250)]
-        period_ms: u64,
-        /// Length of the epoch phase, seconds.
-        #[arg(long, default_value_t = 40.0)]
-        duration: f64,
-        /// Ideal epoch length, seconds (sets the target batch size).
-        #[arg(long, default_value_t = 4.0)]
-        epoch_seconds: f64,
-        /// Loopback TCP instead of the in-memory transport.
+        #[command(flatten)]
+        workload: BenchFlags,
+        /// scale: every peer in this process; process: one OS process per peer (loopback TCP).
+        #[arg(long, value_enum, default_value_t = ModeArg::Scale)]
+        mode: ModeArg,
+        /// Scale mode over loopback TCP instead of the in-memory transport.
         #[arg(long)]
         tcp: bool,
-        /// Most calls of each kind in the latency phase.
-        #[arg(long, default_value_t = 300)]
-        latency_calls: usize,
         /// Write the figures as JSON here.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// One peer of `bench --mode process` (started by it; speaks JSON lines on stdout).
+    #[command(hide = true)]
+    BenchPeer {
+        #[command(flatten)]
+        workload: BenchFlags,
+        /// This peer's index.
+        #[arg(long)]
+        index: usize,
+        /// The seed's address, with /p2p/<peer id>.
+        #[arg(long)]
+        bootstrap: String,
     },
     /// Write a new identity (Ed25519 PKCS#8, mode 0600) and print its peer id.
     Keygen {
@@ -323,45 +390,28 @@ fn main() -> ExitCode {
             run_node(settings, cli.log_format, true, output, None)
         }
         Command::Bench {
-            peers,
-            refresh,
-            batch_size,
-            period_ms,
-            duration,
-            epoch_seconds,
+            workload,
+            mode,
             tcp,
-            latency_calls,
             out,
         } => {
             init_logging("warn", matches!(cli.log_format, Some(LogFormat::Json)));
-            if !(duration.is_finite()
-                && duration > 0.0
-                && epoch_seconds.is_finite()
-                && epoch_seconds > 0.0)
-            {
-                eprintln!("error: --duration and --epoch-seconds must be positive");
-                return ExitCode::from(2);
-            }
-            let options = bench::BenchOptions {
-                peers,
-                refresh: match refresh {
-                    RefreshArg::Fast => bench::Refresh::Fast,
-                    RefreshArg::Default => bench::Refresh::Default,
-                },
-                batch_size,
-                period: Duration::from_millis(period_ms),
-                duration: Duration::from_secs_f64(duration),
-                epoch_seconds,
-                tcp,
-                latency_calls,
-                ..bench::BenchOptions::default()
+            let mode = match mode {
+                ModeArg::Scale => bench::Mode::Scale { tcp },
+                ModeArg::Process => bench::Mode::Process,
             };
-            let result = actix::System::new().block_on(async move {
-                let mut stdout = std::io::stdout();
-                bench::run(options, &mut stdout).await
-            });
+            let options = match workload.options(mode) {
+                Ok(options) => options,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return ExitCode::from(2);
+                }
+            };
+            let result = actix::System::new().block_on(bench::run(options));
             match result {
                 Ok(report) => {
+                    println!("{}", bench::Report::markdown_header());
+                    println!("{}", report.markdown_row());
                     if let Some(path) = out {
                         let text = serde_json::to_string_pretty(&report).unwrap_or_default();
                         if let Err(e) = std::fs::write(&path, text) {
@@ -377,6 +427,33 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::BenchPeer {
+            workload,
+            index,
+            bootstrap,
+        } => {
+            init_logging("warn", matches!(cli.log_format, Some(LogFormat::Json)));
+            let options = workload.options(bench::Mode::Process);
+            let bootstrap = bootstrap.parse();
+            let (options, bootstrap) = match (options, bootstrap) {
+                (Ok(o), Ok(b)) => (o, b),
+                (Err(message), _) => {
+                    eprintln!("error: {message}");
+                    return ExitCode::from(2);
+                }
+                (_, Err(e)) => {
+                    eprintln!("error: --bootstrap: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match actix::System::new().block_on(bench::peer::run(index, &options, bootstrap)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: peer {index}: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -8,6 +8,7 @@
 pub mod kad_store;
 pub mod kademlia;
 pub mod memory;
+pub mod metered;
 pub mod node;
 
 use std::future::Future;

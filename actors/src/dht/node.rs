@@ -31,6 +31,7 @@ use tracing::{debug, info, warn};
 
 use crate::clock::SharedClock;
 use crate::dht::kad_store::{ProgressStore, SharedRejections};
+use crate::dht::metered::Metered;
 use crate::dht::DhtError;
 use crate::identity::{Identity, PeerKey};
 use crate::records::{ProgressRecord, RecordLimits, RejectionCounts, SignedEntry};
@@ -107,6 +108,10 @@ pub struct NodeStats {
     pub inbound_puts: AtomicU64,
     /// Bootstrap attempts.
     pub bootstrap_attempts: AtomicU64,
+    /// Bytes received on all connections (Noise and Yamux framing included).
+    pub bytes_in: AtomicU64,
+    /// Bytes sent on all connections (Noise and Yamux framing included).
+    pub bytes_out: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -187,6 +192,7 @@ fn build_swarm(
     config: &NodeConfig,
     clock: SharedClock,
     rejections: SharedRejections,
+    stats: Arc<NodeStats>,
 ) -> Result<Swarm<Behaviour>, DhtError> {
     let failed = |e: &dyn std::fmt::Display| DhtError::Failed(format!("building the node: {e}"));
     let peer_id = key.public().to_peer_id();
@@ -209,17 +215,25 @@ fn build_swarm(
             .with_agent_version(format!("swarm-progress/{}", env!("CARGO_PKG_VERSION"))),
     );
     let idle = config.idle_connection_timeout;
+    let tcp_stats = stats.clone();
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
+        .with_other_transport(
+            |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                Ok(
+                    tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                        .map(move |stream, _| Metered::new(stream, tcp_stats))
+                        .upgrade(upgrade::Version::V1Lazy)
+                        .authenticate(noise::Config::new(key)?)
+                        .multiplex(yamux::Config::default()),
+                )
+            },
         )
         .map_err(|e| failed(&e))?
         .with_other_transport(
             |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
                 Ok(MemoryTransport::default()
+                    .map(move |stream, _| Metered::new(stream, stats))
                     .upgrade(upgrade::Version::V1)
                     .authenticate(noise::Config::new(key)?)
                     .multiplex(yamux::Config::default()))
@@ -266,15 +280,21 @@ impl NodeHandle {
         let loop_rejections = rejections.clone();
         let request_timeout = config.request_timeout;
         let spawned = arbiter.spawn(async move {
-            let built =
-                build_swarm(key, &config, clock.clone(), loop_rejections).and_then(|mut swarm| {
-                    for addr in &config.listen {
-                        swarm.listen_on(addr.clone()).map_err(|e| {
-                            DhtError::Failed(format!("cannot listen on {addr}: {e}"))
-                        })?;
-                    }
-                    Ok(swarm)
-                });
+            let built = build_swarm(
+                key,
+                &config,
+                clock.clone(),
+                loop_rejections,
+                loop_stats.clone(),
+            )
+            .and_then(|mut swarm| {
+                for addr in &config.listen {
+                    swarm
+                        .listen_on(addr.clone())
+                        .map_err(|e| DhtError::Failed(format!("cannot listen on {addr}: {e}")))?;
+                }
+                Ok(swarm)
+            });
             match built {
                 Ok(swarm) => {
                     let _ = ready_tx.send(Ok(()));

@@ -1,0 +1,286 @@
+//! `swarm-progress bench`: the reference workload of `../shared/baseline` (N peers joined through
+//! one seed node; each adds `batch_size` samples every `period` and moves to the next epoch when
+//! its tracker says so), in two modes:
+//!
+//! - **scale** ([`scale`]): every peer is a full tracker with its own libp2p node, all in this
+//!   process, over the in-memory transport (or loopback TCP);
+//! - **process** ([`process`]): every peer is its own OS process (`swarm-progress bench-peer`,
+//!   [`peer`]) on loopback TCP, as in the reference.
+//!
+//! Measured as in the reference ([`figures`]): complete epochs vs ideal; detection lag from each
+//! peer's step loop and from a probe that polls `ready_to_update_epoch` every few milliseconds;
+//! spread; overshoot; CPU seconds per minute per peer, peak RSS and PSS per peer
+//! ([`resources`]); bytes sent and received per peer per minute (counted on every connection by
+//! the node); then `get(latest)` and `store` latency from peer 0 with N entries in the record
+//! while the others keep training.
+
+pub mod figures;
+pub mod peer;
+pub mod process;
+pub mod resources;
+pub mod scale;
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use swarm_progress_actors::clock::{Clock, SystemClock};
+use swarm_progress_actors::config::TrackerConfig;
+use swarm_progress_actors::dht::node::NodeHandle;
+use swarm_progress_actors::identity::Identity;
+use swarm_progress_actors::progress::LocalProgress;
+use swarm_progress_actors::records::SignedEntry;
+use thiserror::Error;
+
+use crate::tracker::ProgressTracker;
+
+pub use figures::Report;
+
+/// The refresh presets of the reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// min 0.1 / default 0.2 / max 0.5 s (hivemind's test).
+    Fast,
+    /// min 0.5 / default 3 / max 10 s (hivemind's defaults).
+    Default,
+}
+
+impl Refresh {
+    fn periods(self) -> (f64, f64, f64) {
+        match self {
+            Refresh::Fast => (0.1, 0.2, 0.5),
+            Refresh::Default => (0.5, 3.0, 10.0),
+        }
+    }
+
+    /// The preset's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refresh::Fast => "fast",
+            Refresh::Default => "default",
+        }
+    }
+
+    /// Parses a preset name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "fast" => Some(Refresh::Fast),
+            "default" => Some(Refresh::Default),
+            _ => None,
+        }
+    }
+}
+
+/// Where the peers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// All peers in this process; `tcp` selects loopback TCP over the in-memory transport.
+    Scale {
+        /// Loopback TCP instead of `/memory`.
+        tcp: bool,
+    },
+    /// One OS process per peer, loopback TCP.
+    Process,
+}
+
+impl Mode {
+    /// The mode as printed in the table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Scale { tcp: false } => "scale (memory)",
+            Mode::Scale { tcp: true } => "scale (tcp)",
+            Mode::Process => "process (tcp)",
+        }
+    }
+}
+
+/// What the benchmark runs.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Peers (trackers with their own node).
+    pub peers: usize,
+    /// Scale or process mode.
+    pub mode: Mode,
+    /// Refresh preset.
+    pub refresh: Refresh,
+    /// Samples per step.
+    pub batch_size: u64,
+    /// Time between steps.
+    pub period: Duration,
+    /// Length of the epoch phase.
+    pub duration: Duration,
+    /// Ideal epoch length: target = peers * batch / period * epoch_seconds.
+    pub epoch_seconds: f64,
+    /// Probe period.
+    pub probe: Duration,
+    /// Most calls of each kind in the latency phase.
+    pub latency_calls: usize,
+    /// Longest latency phase.
+    pub latency_limit: Duration,
+    /// Longest wait for the swarm to assemble before the epoch phase.
+    pub setup_limit: Duration,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            peers: 4,
+            mode: Mode::Scale { tcp: false },
+            refresh: Refresh::Fast,
+            batch_size: 16,
+            period: Duration::from_millis(250),
+            duration: Duration::from_secs(40),
+            epoch_seconds: 4.0,
+            probe: Duration::from_millis(5),
+            latency_calls: 300,
+            latency_limit: Duration::from_secs(25),
+            setup_limit: Duration::from_secs(120),
+        }
+    }
+}
+
+impl BenchOptions {
+    /// Checks the options; the message names the flag.
+    pub fn validate(&self) -> Result<(), BenchError> {
+        let max = match self.mode {
+            Mode::Process => 256,
+            Mode::Scale { .. } => 2000,
+        };
+        if self.peers == 0 || self.peers > max {
+            return Err(BenchError::Options(format!(
+                "--peers must be between 1 and {max} in this mode"
+            )));
+        }
+        if self.period.is_zero() || self.batch_size == 0 || self.duration.is_zero() {
+            return Err(BenchError::Options(
+                "--period-ms, --batch-size and --duration must be positive".into(),
+            ));
+        }
+        if !(self.epoch_seconds.is_finite() && self.epoch_seconds > 0.0) {
+            return Err(BenchError::Options(
+                "--epoch-seconds must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The swarm's target: `peers * batch / period * epoch_seconds`.
+    pub fn target(&self) -> u64 {
+        ((self.peers as f64 * self.batch_size as f64 / self.period.as_secs_f64()
+            * self.epoch_seconds) as u64)
+            .max(1)
+    }
+
+    /// The tracker configuration every peer uses.
+    pub fn tracker_config(&self) -> TrackerConfig {
+        let (min, default, max) = self.refresh.periods();
+        TrackerConfig {
+            prefix: "bench".into(),
+            target_batch_size: self.target(),
+            min_refresh_period: min,
+            default_refresh_period: default,
+            max_refresh_period: max,
+            request_timeout: 10.0,
+            ..TrackerConfig::default()
+        }
+    }
+}
+
+/// Why the benchmark could not run.
+#[derive(Debug, Error)]
+pub enum BenchError {
+    /// Impossible options.
+    #[error("{0}")]
+    Options(String),
+    /// The swarm could not start.
+    #[error("could not start the swarm: {0}")]
+    Start(String),
+    /// A peer process misbehaved (died, spoke nonsense, timed out).
+    #[error("peer process: {0}")]
+    Peer(String),
+}
+
+pub(crate) fn start_err(e: &dyn std::fmt::Display) -> BenchError {
+    BenchError::Start(e.to_string())
+}
+
+/// Runs the benchmark in this actix System.
+pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
+    options.validate()?;
+    match options.mode {
+        Mode::Scale { tcp } => scale::run(&options, tcp).await,
+        Mode::Process => process::run(&options).await,
+    }
+}
+
+/// Polls every tracker's `ready_to_update_epoch` every `period` until `stop` is set; returns
+/// when each (tracker, epoch) was first seen ready.
+pub(crate) fn spawn_probe(
+    trackers: Vec<Rc<ProgressTracker>>,
+    period: Duration,
+    stop: Rc<Cell<bool>>,
+) -> tokio::task::JoinHandle<HashMap<(usize, u64), Instant>> {
+    actix_rt::spawn(async move {
+        let mut first_ready: HashMap<(usize, u64), Instant> = HashMap::new();
+        while !stop.get() {
+            for (i, t) in trackers.iter().enumerate() {
+                if t.ready_to_update_epoch() {
+                    first_ready
+                        .entry((i, t.local_progress().epoch))
+                        .or_insert_with(Instant::now);
+                }
+            }
+            tokio::time::sleep(period).await;
+        }
+        first_ready
+    })
+}
+
+/// Latencies of the latency phase, seconds.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Latencies {
+    /// Each `get(latest)`.
+    pub gets: Vec<f64>,
+    /// Each `store`.
+    pub stores: Vec<f64>,
+    /// Entries in the last record read.
+    pub entries_seen: usize,
+}
+
+/// The latency phase: sequential `get(latest)` + `store` of `identity`'s entry through `node`,
+/// at most `calls` of each, for at most `limit`.
+pub(crate) async fn latency_phase(
+    identity: &Identity,
+    node: &NodeHandle,
+    key: &str,
+    calls: usize,
+    limit: Duration,
+) -> Latencies {
+    let mut out = Latencies::default();
+    let phase = Instant::now();
+    while out.gets.len() < calls && phase.elapsed() < limit {
+        let t = Instant::now();
+        if let Ok(Some(record)) = node.get(key.to_owned(), true).await {
+            out.entries_seen = record.len();
+        }
+        out.gets.push(t.elapsed().as_secs_f64());
+        let now = SystemClock.now();
+        let value = LocalProgress {
+            peer_id: identity.peer_id(),
+            epoch: 0,
+            samples_accumulated: 0,
+            samples_per_second: 0.0,
+            time: now,
+            client_mode: false,
+        };
+        if let Ok(entry) = SignedEntry::sign(identity, key, Some(&value), now + 60.0) {
+            let t = Instant::now();
+            let _ = node
+                .store(key.to_owned(), identity.public_key(), entry)
+                .await;
+            out.stores.push(t.elapsed().as_secs_f64());
+        }
+    }
+    out
+}
