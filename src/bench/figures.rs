@@ -122,6 +122,33 @@ pub struct PerPeer {
     pub sent_kib_per_min: Option<f64>,
     /// KiB received per peer per minute.
     pub received_kib_per_min: Option<f64>,
+    /// The tracker's stores per peer per minute.
+    pub stores_per_min: Option<f64>,
+    /// The tracker's gets per peer per minute.
+    pub gets_per_min: Option<f64>,
+    /// Kademlia requests each peer's node answered per minute.
+    pub inbound_requests_per_min: Option<f64>,
+}
+
+impl PerPeer {
+    /// Fills the traffic and operation rates from `counters` summed over `peers` peers during
+    /// `seconds`.
+    pub fn with_counters(
+        mut self,
+        counters: &super::NodeCounters,
+        peers: usize,
+        seconds: f64,
+    ) -> Self {
+        let rate = |v: u64| {
+            (seconds > 0.0 && peers > 0).then(|| v as f64 / peers as f64 / (seconds / 60.0))
+        };
+        self.sent_kib_per_min = rate(counters.bytes_out).map(|v| v / 1024.0);
+        self.received_kib_per_min = rate(counters.bytes_in).map(|v| v / 1024.0);
+        self.stores_per_min = rate(counters.stores);
+        self.gets_per_min = rate(counters.gets);
+        self.inbound_requests_per_min = rate(counters.inbound_requests);
+        self
+    }
 }
 
 /// One run's figures.
@@ -173,7 +200,7 @@ impl Report {
 
     /// The markdown header of [`Report::markdown_row`].
     pub fn markdown_header() -> &'static str {
-        "| mode | N | refresh | load (batch/period) | epochs / ideal | lag p50 / p95 / max s | probe lag p50 / p95 s | spread p50 s | overshoot p50 / max | CPU s/min/peer (mean / max) | peak RSS / PSS MiB/peer | KiB/min/peer sent / recv | get p50 / p95 ms | store p50 / p95 ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| mode | N | refresh | load (batch/period) | epochs / ideal | lag p50 / p95 / max s | probe lag p50 / p95 s | spread p50 s | overshoot p50 / max | CPU s/min/peer (mean / max) | peak RSS / PSS MiB/peer | KiB/min/peer sent / recv | stores / gets / inbound req per min/peer | get p50 / p95 ms | store p50 / p95 ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     }
 
     /// One markdown row.
@@ -183,7 +210,7 @@ impl Report {
         let s = &self.swarm;
         let p = &self.per_peer;
         format!(
-            "| {} ({}) | {} | {} | {} / {:.2} s | {} / {:.1} | {} / {} / {} | {} / {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} |",
+            "| {} ({}) | {} | {} | {} / {:.2} s | {} / {:.1} | {} / {} / {} | {} / {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} / {} | {} / {} | {} / {} |",
             self.mode,
             self.transport,
             self.peers,
@@ -206,6 +233,9 @@ impl Report {
             f(p.pss_mib),
             k(p.sent_kib_per_min),
             k(p.received_kib_per_min),
+            k(p.stores_per_min),
+            k(p.gets_per_min),
+            k(p.inbound_requests_per_min),
             f(self.get_latest_ms.p50),
             f(self.get_latest_ms.p95),
             f(self.store_ms.p50),

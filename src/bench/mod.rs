@@ -284,3 +284,59 @@ pub(crate) async fn latency_phase(
     }
     out
 }
+
+/// A node's traffic and DHT operation counters at one moment.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct NodeCounters {
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Stores (ok or failed).
+    pub stores: u64,
+    /// Gets (ok or failed).
+    pub gets: u64,
+    /// Inbound Kademlia requests.
+    pub inbound_requests: u64,
+}
+
+impl NodeCounters {
+    /// The counters of `nodes`, summed.
+    pub fn read(nodes: &[NodeHandle]) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        nodes.iter().fold(Self::default(), |acc, n| {
+            let s = n.stats();
+            acc.plus(Self {
+                bytes_in: s.bytes_in.load(Relaxed),
+                bytes_out: s.bytes_out.load(Relaxed),
+                stores: s.stores_ok.load(Relaxed) + s.stores_failed.load(Relaxed),
+                gets: s.gets_ok.load(Relaxed) + s.gets_failed.load(Relaxed),
+                inbound_requests: s.inbound_requests.load(Relaxed),
+            })
+        })
+    }
+
+    /// Both counters added.
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            bytes_in: self.bytes_in + other.bytes_in,
+            bytes_out: self.bytes_out + other.bytes_out,
+            stores: self.stores + other.stores,
+            gets: self.gets + other.gets,
+            inbound_requests: self.inbound_requests + other.inbound_requests,
+        }
+    }
+
+    /// What happened between `earlier` and `self`.
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            bytes_in: self.bytes_in.saturating_sub(earlier.bytes_in),
+            bytes_out: self.bytes_out.saturating_sub(earlier.bytes_out),
+            stores: self.stores.saturating_sub(earlier.stores),
+            gets: self.gets.saturating_sub(earlier.gets),
+            inbound_requests: self
+                .inbound_requests
+                .saturating_sub(earlier.inbound_requests),
+        }
+    }
+}

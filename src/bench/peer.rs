@@ -10,7 +10,6 @@
 use std::cell::Cell;
 use std::io::{BufRead, Write};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,7 +21,9 @@ use swarm_progress_actors::identity::Identity;
 use tokio::sync::mpsc;
 
 use super::resources::{cpu_seconds, peak_rss_mib, pss_mib};
-use super::{latency_phase, spawn_probe, start_err, BenchError, BenchOptions, Latencies};
+use super::{
+    latency_phase, spawn_probe, start_err, BenchError, BenchOptions, Latencies, NodeCounters,
+};
 use crate::simulation::SimulatedTrainer;
 use crate::tracker::ProgressTracker;
 
@@ -58,10 +59,8 @@ pub struct PeerResult {
     pub peak_rss_mib: Option<f64>,
     /// PSS at the end of the epoch phase, MiB.
     pub pss_mib: Option<f64>,
-    /// Bytes received in the epoch phase.
-    pub bytes_in: u64,
-    /// Bytes sent in the epoch phase.
-    pub bytes_out: u64,
+    /// Its node's traffic and operations in the epoch phase.
+    pub counters: NodeCounters,
     /// The latency phase (peer 0 only).
     pub latencies: Option<Latencies>,
 }
@@ -159,14 +158,8 @@ pub async fn run(
 
     // Epoch phase.
     let node = peer.node();
-    let bytes = || {
-        node.as_ref().map_or((0, 0), |n| {
-            (
-                n.stats().bytes_in.load(Ordering::Relaxed),
-                n.stats().bytes_out.load(Ordering::Relaxed),
-            )
-        })
-    };
+    let nodes: Vec<_> = node.iter().cloned().collect();
+    let bytes = || NodeCounters::read(&nodes);
     let cpu_before = cpu_seconds();
     let bytes_before = bytes();
     let stop_probe = Rc::new(Cell::new(false));
@@ -236,8 +229,7 @@ pub async fn run(
         cpu_s,
         peak_rss_mib: peak_rss_mib(),
         pss_mib: pss,
-        bytes_in: bytes_after.0 - bytes_before.0,
-        bytes_out: bytes_after.1 - bytes_before.1,
+        counters: bytes_after.since(bytes_before),
         latencies,
     };
     say(&PeerMessage::Result(Box::new(result)))?;

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use super::figures::{mean, swarm_figures, PeerRun, PerPeer, Report, Spread};
 use super::peer::{instant_at_unix, PeerMessage, PeerResult};
 use super::scale::first_listen_addr;
-use super::{start_err, BenchError, BenchOptions};
+use super::{start_err, BenchError, BenchOptions, NodeCounters};
 use crate::simulation::{Report as Step, TrainerLog, Transition};
 
 /// The peer processes; dropping this kills whatever still runs.
@@ -229,6 +229,10 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
         .map(|r| r.cpu_s.and_then(|c| per_min(r, c)))
         .collect();
     let cpu_mean = mean(cpu.iter().copied());
+    let phase = mean(ordered.iter().map(|r| Some(r.phase_s))).unwrap_or(0.0);
+    let counters = ordered
+        .iter()
+        .fold(NodeCounters::default(), |acc, r| acc.plus(r.counters));
     let latencies = ordered
         .first()
         .and_then(|r| r.latencies.clone())
@@ -241,7 +245,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
         batch_size: options.batch_size,
         period_s: options.period.as_secs_f64(),
         target_batch_size: options.target(),
-        duration_s: mean(ordered.iter().map(|r| Some(r.phase_s))).unwrap_or(0.0),
+        duration_s: phase,
         setup_s: setup_seconds,
         ideal_epochs: options.duration.as_secs_f64() / options.epoch_seconds,
         swarm,
@@ -250,17 +254,9 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
             cpu_s_per_min_max: cpu.iter().flatten().copied().reduce(f64::max),
             peak_rss_mib: mean(ordered.iter().map(|r| r.peak_rss_mib)),
             pss_mib: mean(ordered.iter().map(|r| r.pss_mib)),
-            sent_kib_per_min: mean(
-                ordered
-                    .iter()
-                    .map(|r| per_min(r, r.bytes_out as f64 / 1024.0)),
-            ),
-            received_kib_per_min: mean(
-                ordered
-                    .iter()
-                    .map(|r| per_min(r, r.bytes_in as f64 / 1024.0)),
-            ),
-        },
+            ..PerPeer::default()
+        }
+        .with_counters(&counters, n, phase),
         cpu_s_per_min_per_peer: cpu_mean,
         get_latest_ms: Spread::default(),
         entries_seen: 0,

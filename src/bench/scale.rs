@@ -5,7 +5,6 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,7 @@ use swarm_progress_actors::identity::Identity;
 
 use super::figures::{swarm_figures, PeerRun, PerPeer, Report, Spread};
 use super::resources::{cpu_seconds, peak_rss_mib, pss_mib};
-use super::{latency_phase, spawn_probe, start_err, BenchError, BenchOptions};
+use super::{latency_phase, spawn_probe, start_err, BenchError, BenchOptions, NodeCounters};
 use crate::simulation::{SimulatedTrainer, TrainerLog};
 use crate::tracker::ProgressTracker;
 
@@ -29,15 +28,6 @@ pub(crate) async fn first_listen_addr(node: &NodeHandle) -> Result<Multiaddr, Be
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-fn traffic(nodes: &[NodeHandle]) -> (u64, u64) {
-    nodes.iter().fold((0, 0), |(i, o), n| {
-        (
-            i + n.stats().bytes_in.load(Ordering::Relaxed),
-            o + n.stats().bytes_out.load(Ordering::Relaxed),
-        )
-    })
 }
 
 /// Runs scale mode.
@@ -93,7 +83,7 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
 
     // Epoch phase.
     let cpu_before = cpu_seconds();
-    let traffic_before = traffic(&nodes);
+    let counters_before = NodeCounters::read(&nodes);
     let start = Instant::now();
     let probe_stop = Rc::new(Cell::new(false));
     let probe = spawn_probe(trackers.clone(), options.probe, probe_stop.clone());
@@ -119,7 +109,7 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
     let first_ready = probe.await.unwrap_or_default();
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
-    let traffic_after = traffic(&nodes);
+    let counters = NodeCounters::read(&nodes).since(counters_before);
     let pss = pss_mib();
 
     let mut ready_by_peer: Vec<HashMap<u64, Instant>> = vec![HashMap::new(); n];
@@ -155,7 +145,6 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
     seed.stop();
 
     let minutes = elapsed / 60.0;
-    let per_peer_per_min = |bytes: u64| Some(bytes as f64 / 1024.0 / n as f64 / minutes);
     let cpu_per_min_per_peer = cpu.map(|c| c / n as f64 / minutes);
     Ok(Report {
         mode: "scale",
@@ -174,9 +163,9 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
             cpu_s_per_min_max: None,
             peak_rss_mib: peak_rss_mib().map(|r| r / n as f64),
             pss_mib: pss.map(|p| p / n as f64),
-            sent_kib_per_min: per_peer_per_min(traffic_after.1 - traffic_before.1),
-            received_kib_per_min: per_peer_per_min(traffic_after.0 - traffic_before.0),
-        },
+            ..PerPeer::default()
+        }
+        .with_counters(&counters, n, elapsed),
         cpu_s_per_min_per_peer: cpu_per_min_per_peer,
         get_latest_ms: Spread::default(),
         entries_seen: 0,

@@ -106,6 +106,8 @@ pub struct NodeStats {
     pub get_micros: AtomicU64,
     /// Inbound puts received from other peers.
     pub inbound_puts: AtomicU64,
+    /// Inbound Kademlia requests of every kind (FIND_NODE, GET_VALUE, PUT_VALUE, ...).
+    pub inbound_requests: AtomicU64,
     /// Bootstrap attempts.
     pub bootstrap_attempts: AtomicU64,
     /// Bytes received on all connections (Noise and Yamux framing included).
@@ -679,6 +681,9 @@ impl EventLoop {
     }
 
     fn on_kad(&mut self, event: kad::Event) {
+        if matches!(event, kad::Event::InboundRequest { .. }) {
+            bump(&self.stats.inbound_requests, 1);
+        }
         match event {
             kad::Event::InboundRequest {
                 request:
