@@ -60,6 +60,10 @@ pub struct NodeConfig {
     pub bootstrap_backoff_max: Duration,
     /// How long an idle connection is kept.
     pub idle_connection_timeout: Duration,
+    /// How long the closest peers found for a key are trusted as its replicas: stores go
+    /// straight to them (no lookup) until this passes or the routing table gains a peer (then
+    /// the next store runs a new lookup, at most one per second).
+    pub replica_refresh: Duration,
     /// Kademlia's replication factor k: how many of the closest peers a store writes to and a
     /// get collects from. 5, as hivemind's DHT (`num_replicas`); Kademlia's own default of 20
     /// made every fetch fan out to 20 peers and cost 4x more CPU at 32 peers.
@@ -77,6 +81,7 @@ impl Default for NodeConfig {
             bootstrap_backoff_initial: Duration::from_millis(500),
             bootstrap_backoff_max: Duration::from_secs(30),
             idle_connection_timeout: Duration::from_secs(120),
+            replica_refresh: Duration::from_secs(30),
             replication: std::num::NonZeroUsize::new(5).expect("5 is not zero"),
         }
     }
@@ -413,6 +418,38 @@ struct PendingPut {
     fresh: bool,
 }
 
+/// The peers a key's stores go to without a lookup (Kademlia's put runs a closest-peers lookup
+/// before every put; for one hot key that doubled the requests of every store).
+#[derive(Debug, Default)]
+struct Replicas {
+    /// The closest peers to the key, from the last lookup.
+    peers: Vec<PeerId>,
+    /// When that lookup finished.
+    found_at: Option<Instant>,
+    /// When the last lookup started (rate limit) and whether it is still running.
+    lookup_started: Option<Instant>,
+    lookup_running: bool,
+    /// The routing table gained a peer since the lookup: it may be closer.
+    stale: bool,
+}
+
+impl Replicas {
+    /// The cached replicas, if they can be used now.
+    fn usable(&self, now: Instant, refresh: Duration) -> Option<&[PeerId]> {
+        let found = self.found_at?;
+        (!self.peers.is_empty() && now.duration_since(found) < refresh).then_some(&self.peers)
+    }
+
+    /// Whether a new lookup should start now.
+    fn wants_lookup(&self, now: Instant, refresh: Duration) -> bool {
+        let due = self.usable(now, refresh).is_none() || self.stale;
+        let recent = self
+            .lookup_started
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1));
+        due && !self.lookup_running && !recent
+    }
+}
+
 /// A get in progress.
 struct PendingGet {
     key: RecordKey,
@@ -431,6 +468,8 @@ struct EventLoop {
     puts: HashMap<QueryId, PendingPut>,
     raw_puts: HashMap<QueryId, oneshot::Sender<Result<(), DhtError>>>,
     gets: HashMap<QueryId, PendingGet>,
+    replicas: HashMap<RecordKey, Replicas>,
+    replica_lookups: HashMap<QueryId, RecordKey>,
     listen_addrs: Vec<Multiaddr>,
     /// Bootstrap state: attempts so far, when to try next, whether a bootstrap peer answered.
     bootstrap_attempts: u32,
@@ -456,6 +495,8 @@ impl EventLoop {
             puts: HashMap::new(),
             raw_puts: HashMap::new(),
             gets: HashMap::new(),
+            replicas: HashMap::new(),
+            replica_lookups: HashMap::new(),
             listen_addrs: Vec::new(),
             bootstrap_attempts: 0,
             next_bootstrap: has_bootstrap.then(Instant::now),
@@ -592,8 +633,9 @@ impl EventLoop {
             .is_none_or(|held| entry.recency_cmp(&held).is_gt());
         let mut single = ProgressRecord::new();
         single.insert(subkey, entry, now);
-        let record = Record::new(record_key, single.encode());
-        match self.kad().put_record(record, Quorum::One) {
+        let record = Record::new(record_key.clone(), single.encode());
+        let put = self.put(record_key, record);
+        match put {
             Ok(qid) => {
                 // A stale entry still goes out (harmless: replicas keep the newer one) but the
                 // reply says it changed nothing here.
@@ -610,6 +652,53 @@ impl EventLoop {
                 bump(&self.stats.stores_failed, 1);
                 let _ = reply.send(Err(DhtError::Failed(format!("local store: {e}"))));
             }
+        }
+    }
+
+    /// Stores `record` locally and at the key's replicas: straight to the cached replicas when
+    /// they are usable, else through Kademlia's lookup-then-put (and a lookup refreshes the
+    /// cache for the next stores).
+    fn put(&mut self, key: RecordKey, record: Record) -> Result<QueryId, kad::store::Error> {
+        let now = Instant::now();
+        let refresh = self.config.replica_refresh;
+        let cached = self.replicas.entry(key.clone()).or_default();
+        let wants_lookup = cached.wants_lookup(now, refresh);
+        let targets = cached.usable(now, refresh).map(<[PeerId]>::to_vec);
+        if wants_lookup {
+            cached.lookup_started = Some(now);
+            cached.lookup_running = true;
+            let qid = self.kad().get_closest_peers(key.to_vec());
+            self.replica_lookups.insert(qid, key);
+        }
+        match targets {
+            Some(peers) => {
+                self.kad().store_mut().put(record.clone())?;
+                Ok(self
+                    .kad()
+                    .put_record_to(record, peers.into_iter(), Quorum::One))
+            }
+            None => self.kad().put_record(record, Quorum::One),
+        }
+    }
+
+    fn on_replica_lookup(&mut self, id: QueryId, result: kad::GetClosestPeersResult, last: bool) {
+        if !last {
+            return;
+        }
+        let Some(key) = self.replica_lookups.remove(&id) else {
+            return;
+        };
+        let replication = self.config.replication.get();
+        let cached = self.replicas.entry(key).or_default();
+        cached.lookup_running = false;
+        let peers = match result {
+            Ok(ok) => ok.peers,
+            Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+        };
+        if !peers.is_empty() {
+            cached.peers = peers.into_iter().take(replication).map(|p| p.peer_id).collect();
+            cached.found_at = Some(Instant::now());
+            cached.stale = false;
         }
     }
 
@@ -698,6 +787,13 @@ impl EventLoop {
                     debug!(%source, error = %e, "inbound record refused");
                 }
             }
+            kad::Event::RoutingUpdated {
+                is_new_peer: true, ..
+            } => {
+                for cached in self.replicas.values_mut() {
+                    cached.stale = true;
+                }
+            }
             kad::Event::OutboundQueryProgressed {
                 id, result, step, ..
             } => match result {
@@ -732,6 +828,9 @@ impl EventLoop {
                     }
                 }
                 QueryResult::GetRecord(result) => self.on_get(id, result, step.last),
+                QueryResult::GetClosestPeers(result) => {
+                    self.on_replica_lookup(id, result, step.last)
+                }
                 _ => {}
             },
             _ => {}
