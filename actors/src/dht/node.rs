@@ -470,6 +470,10 @@ struct EventLoop {
     gets: HashMap<QueryId, PendingGet>,
     replicas: HashMap<RecordKey, Replicas>,
     replica_lookups: HashMap<QueryId, RecordKey>,
+    /// The last record each get read: the starting point (and the already-verified entries) of
+    /// the next get. Kept apart from the record store so that a node that is not a replica
+    /// does not serve whole records to every lookup that passes by.
+    read_cache: HashMap<RecordKey, ProgressRecord>,
     listen_addrs: Vec<Multiaddr>,
     /// Bootstrap state: attempts so far, when to try next, whether a bootstrap peer answered.
     bootstrap_attempts: u32,
@@ -497,6 +501,7 @@ impl EventLoop {
             gets: HashMap::new(),
             replicas: HashMap::new(),
             replica_lookups: HashMap::new(),
+            read_cache: HashMap::new(),
             listen_addrs: Vec::new(),
             bootstrap_attempts: 0,
             next_bootstrap: has_bootstrap.then(Instant::now),
@@ -696,7 +701,11 @@ impl EventLoop {
             Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
         };
         if !peers.is_empty() {
-            cached.peers = peers.into_iter().take(replication).map(|p| p.peer_id).collect();
+            cached.peers = peers
+                .into_iter()
+                .take(replication)
+                .map(|p| p.peer_id)
+                .collect();
             cached.found_at = Some(Instant::now());
             cached.stale = false;
         }
@@ -709,11 +718,15 @@ impl EventLoop {
         reply: oneshot::Sender<Result<Option<ProgressRecord>, DhtError>>,
     ) {
         let record_key = RecordKey::new(&key);
-        let local = self
+        let now = self.clock.now();
+        let mut local = self
             .kad()
             .store_mut()
             .progress(&record_key)
             .unwrap_or_default();
+        if let Some(read) = self.read_cache.get(&record_key) {
+            local.merge(read, now);
+        }
         if !latest && !local.is_empty() {
             bump(&self.stats.gets_ok, 1);
             let _ = reply.send(Ok(Some(local)));
@@ -878,8 +891,8 @@ impl EventLoop {
             pending.started.elapsed().as_micros() as u64,
         );
         if !pending.merged.is_empty() {
-            // Cache what was found: this node becomes one more replica.
-            let _ = self.kad().store_mut().merge(&pending.key, &pending.merged);
+            self.read_cache
+                .insert(pending.key.clone(), pending.merged.clone());
         }
         let reply = pending.reply.take();
         let outcome = if pending.merged.is_empty() && timed_out {
