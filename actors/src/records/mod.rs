@@ -8,6 +8,8 @@ mod rejection;
 mod wire;
 
 #[cfg(test)]
+mod hostile;
+#[cfg(test)]
 mod proptests;
 
 pub use entry::{EntryDecodeError, SignError, SignedEntry};

@@ -143,6 +143,45 @@ proptest! {
             prop_assert_eq!(back.time.to_bits(), value.time.to_bits());
         }
     }
+}
+
+/// The decoders on hostile input: the same entry and record decoding + validation that the
+/// `fuzz/` targets drive, with enough cases to matter in every CI run (the cheap properties
+/// take a few seconds in a debug build).
+const DECODE_CASES: u32 = 4_000;
+
+/// Entry bytes behind a valid version byte and subkey: JSON-ish values made of the tokens that
+/// break schemas (NaN, huge exponents, negative numbers, unknown fields, wrong types).
+fn arb_json_value() -> impl Strategy<Value = Vec<u8>> {
+    let token = prop::sample::select(vec![
+        "{",
+        "}",
+        "\"peer_id\":",
+        "\"epoch\":",
+        "\"samples_accumulated\":",
+        "\"samples_per_second\":",
+        "\"time\":",
+        "\"client_mode\":",
+        "\"extra\":",
+        ",",
+        "NaN",
+        "1e999",
+        "-1",
+        "-0.0",
+        "0",
+        "18446744073709551616",
+        "3.5",
+        "true",
+        "null",
+        "\"12D3KooW\"",
+        "\"\"",
+        "[]",
+    ]);
+    prop::collection::vec(token, 0..24).prop_map(|t| t.concat().into_bytes())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: DECODE_CASES, ..ProptestConfig::default() })]
 
     #[test]
     fn flipping_any_byte_breaks_decoding_or_verification(
@@ -153,6 +192,26 @@ proptest! {
         bytes[i] ^= flip;
         if let Ok((k, e)) = SignedEntry::decode(&bytes) {
             prop_assert!(!e.verify(KEY, &k), "byte {} flipped by {:#04x} still verifies", i, flip);
+        }
+    }
+
+    #[test]
+    fn schema_breaking_values_never_decode_into_an_entry(
+        json in arb_json_value(), kind in 0u8..3, expiration in any::<u64>()
+    ) {
+        let mut bytes = vec![1u8];
+        bytes.extend_from_slice(identities()[0].public_key().as_bytes());
+        bytes.push(kind);
+        crate::records::wire::put_prefixed(&mut bytes, &json);
+        bytes.extend_from_slice(&expiration.to_be_bytes());
+        bytes.extend_from_slice(&[0u8; 64]);
+        if let Ok((_, entry)) = SignedEntry::decode(&bytes) {
+            prop_assert!(entry.expiration().is_finite());
+            if let Some(v) = entry.value() {
+                prop_assert!(v.check().is_ok(), "{:?}", v);
+            }
+            // A zero signature never verifies.
+            prop_assert!(entry.validate(KEY, &identities()[0].public_key(), NOW, &RecordLimits::default()).is_err());
         }
     }
 
