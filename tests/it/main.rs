@@ -2,6 +2,7 @@
 
 mod cli;
 mod kademlia;
+mod liar;
 mod record_flow;
 mod supervision;
 mod support;
