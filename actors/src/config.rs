@@ -33,6 +33,12 @@ pub struct TrackerConfig {
     pub metadata_expiration: f64,
     /// Bound on every DHT store and get the tracker makes.
     pub request_timeout: f64,
+    /// Clip each peer's speed and samples against the median of the other peers (see
+    /// [`crate::estimator`], "Per-peer contribution bound"), so one liar cannot end an epoch.
+    pub peer_contribution_bound: bool,
+    /// How far above the median of the other peers one peer's speed or samples may count
+    /// (finite, >= 1). The largest honest speed ratio the swarm tolerates unclipped.
+    pub max_peer_ratio: f64,
 }
 
 impl Default for TrackerConfig {
@@ -49,6 +55,8 @@ impl Default for TrackerConfig {
             performance_ema_alpha: 0.1,
             metadata_expiration: 60.0,
             request_timeout: 10.0,
+            peer_contribution_bound: true,
+            max_peer_ratio: 10.0,
         }
     }
 }
@@ -99,6 +107,9 @@ pub enum ConfigError {
     /// `metadata_expiration` is zero, negative or not finite.
     #[error("tracker.metadata_expiration: must be a finite number of seconds > 0, got {0}")]
     NonPositiveExpiration(f64),
+    /// `max_peer_ratio` below 1 or not finite.
+    #[error("tracker.max_peer_ratio: must be a finite number >= 1, got {0}")]
+    BadPeerRatio(f64),
 }
 
 impl ConfigError {
@@ -112,6 +123,7 @@ impl ConfigError {
             ConfigError::RefreshPeriodsOutOfOrder { .. } => "min_refresh_period",
             ConfigError::AlphaOutOfRange(_) => "performance_ema_alpha",
             ConfigError::NonPositiveExpiration(_) => "metadata_expiration",
+            ConfigError::BadPeerRatio(_) => "max_peer_ratio",
         }
     }
 }
@@ -163,6 +175,9 @@ impl TrackerConfig {
         }
         if !(self.metadata_expiration.is_finite() && self.metadata_expiration > 0.0) {
             return Err(ConfigError::NonPositiveExpiration(self.metadata_expiration));
+        }
+        if !(self.max_peer_ratio.is_finite() && self.max_peer_ratio >= 1.0) {
+            return Err(ConfigError::BadPeerRatio(self.max_peer_ratio));
         }
         Ok(())
     }
@@ -228,6 +243,8 @@ mod tests {
         );
         assert_eq!(c.progress_key(), "swarm-progress_progress");
         assert_eq!(c.republish_period(), 30.0);
+        assert!(c.peer_contribution_bound);
+        assert_eq!(c.max_peer_ratio, 10.0);
     }
 
     #[test]
@@ -314,6 +331,19 @@ mod tests {
             with(|c| c.metadata_expiration = -60.0),
             Err(ConfigError::NonPositiveExpiration(-60.0))
         );
+    }
+
+    #[test]
+    fn the_peer_ratio_must_be_finite_and_at_least_one() {
+        for bad in [0.0, 0.99, -3.0, f64::NAN, f64::INFINITY] {
+            let err = with(|c| c.max_peer_ratio = bad).unwrap_err();
+            assert!(matches!(err, ConfigError::BadPeerRatio(_)), "{bad}: {err}");
+            assert_eq!(err.setting(), "max_peer_ratio");
+            assert!(err.to_string().contains("tracker.max_peer_ratio"));
+        }
+        assert_eq!(with(|c| c.max_peer_ratio = 1.0), Ok(()));
+        // Turning the bound off leaves the ratio unused but still checked.
+        assert_eq!(with(|c| c.peer_contribution_bound = false), Ok(()));
     }
 
     #[test]

@@ -16,6 +16,28 @@
 //! - Next fetch in clip(eta_seconds * num_peers / expected_max_peers, min, max), where
 //!   expected_max_peers = max(num_peers + drift_peers, num_peers * (1 + drift_rate)).
 //!
+//! ## Per-peer contribution bound (not in hivemind; `tracker.peer_contribution_bound`, on by default)
+//! A peer's entry is signed by that peer, so it can say anything that passes the schema: a liar
+//! can claim a billion samples or a speed a million times the others'. Unbounded, such a peer
+//! alone makes every honest peer `ready_to_update_epoch` at its next fetch. With the bound,
+//! each peer's numbers are clipped against the *median of the other peers* (`R` =
+//! `tracker.max_peer_ratio`, default 10):
+//! - **speed**: `min(speed, R × median speed of the other active peers)`, where active means a
+//!   speed above [`ACTIVE_SPEED`] (a watcher's EMA sits at eps ~1e-20 and is not a reference);
+//! - **samples at the global epoch**: both the reported samples and the extrapolated estimate
+//!   (`samples + elapsed × bounded speed`) are clipped to `R ×` the median of the same quantity
+//!   over the *other active peers at the global epoch*.
+//!
+//! A peer with no reference (alone, or among watchers only) is never clipped, so a lone honest
+//! peer finishes its epochs exactly as in hivemind, and in a swarm where every peer is within
+//! `R×` of the others' median nothing changes at all. What the rule guarantees: one peer
+//! counts as at most "a peer `R×` as fast / as far along as the typical other peer"; it can no
+//! longer end an epoch on its own at the start of it (the others' median samples are then 0).
+//! What it cannot do: tell a liar from an honest peer that really is `R×` faster, so with `n`
+//! equal honest peers a liar still shortens an epoch to about `n / (n + R)` of its length; and
+//! with fewer honest than lying peers the medians are the liars'. The global *epoch* is not
+//! bounded (a peer at a higher epoch pulls the swarm, as in hivemind).
+//!
 //! Note one deliberate reading of the contract: hivemind takes the "no peers" branch only for an
 //! empty dictionary; DESIGN.md (and this code) take it whenever no entry is live, so a swarm of
 //! tombstones behaves exactly like an empty one instead of producing a ~1e22 s ETA.
@@ -44,13 +66,26 @@ pub fn estimate<'a, I>(
 where
     I: IntoIterator<Item = Option<&'a LocalProgress>>,
 {
+    estimate_counting(local, swarm, now, config).0
+}
+
+/// [`estimate`], and how many peers the contribution bound clipped (for logs and metrics).
+pub fn estimate_counting<'a, I>(
+    local: &LocalView<'_>,
+    swarm: I,
+    now: f64,
+    config: &TrackerConfig,
+) -> (GlobalProgress, usize)
+where
+    I: IntoIterator<Item = Option<&'a LocalProgress>>,
+{
     let peers: Vec<&LocalProgress> = swarm.into_iter().flatten().collect();
     let target = config.target_batch_size;
 
     if peers.is_empty() {
         let remaining = target.saturating_sub(local.progress.samples_accumulated) as f64;
         let speed = positive_or(local.samples_per_second, local.eps);
-        return GlobalProgress {
+        let alone = GlobalProgress {
             epoch: local.progress.epoch,
             samples_accumulated: local.progress.samples_accumulated,
             target_batch_size: target,
@@ -59,6 +94,7 @@ where
             eta_next_epoch: now + remaining / speed,
             next_fetch_time: now + config.default_refresh_period,
         };
+        return (alone, 0);
     }
 
     let num_peers = peers.len() as u64;
@@ -69,16 +105,19 @@ where
         .map(|p| p.epoch)
         .fold(local.progress.epoch, u64::max);
 
+    let ratio = config
+        .peer_contribution_bound
+        .then_some(config.max_peer_ratio);
+    let counted = bound_contributions(&peers, global_epoch, now, ratio);
+
     let mut samples_accumulated: u64 = 0;
     let mut estimated_current = 0.0_f64;
     let mut speed = positive_or(local.eps, f64::MIN_POSITIVE);
-    for peer in &peers {
-        speed += peer.samples_per_second;
+    for (peer, c) in peers.iter().zip(&counted) {
+        speed += c.samples_per_second;
         if peer.epoch == global_epoch {
-            samples_accumulated = samples_accumulated.saturating_add(peer.samples_accumulated);
-            let elapsed = (now - peer.time).max(0.0);
-            estimated_current +=
-                peer.samples_accumulated as f64 + elapsed * peer.samples_per_second;
+            samples_accumulated = samples_accumulated.saturating_add(c.samples);
+            estimated_current += c.estimated;
         }
     }
 
@@ -94,7 +133,7 @@ where
         config.max_refresh_period,
     );
 
-    GlobalProgress {
+    let global = GlobalProgress {
         epoch: global_epoch,
         samples_accumulated,
         target_batch_size: target,
@@ -102,6 +141,143 @@ where
         num_clients,
         eta_next_epoch: now + eta_seconds,
         next_fetch_time: now + fetch_in,
+    };
+    (global, counted.iter().filter(|c| c.bounded).count())
+}
+
+/// Below this speed (samples per second) a peer is idle: it is not a reference for the
+/// contribution bound. A peer that never trained reports its EMA's eps (1e-20).
+pub const ACTIVE_SPEED: f64 = 1e-9;
+
+/// What the estimator counts of one peer, after the contribution bound.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Contribution {
+    /// Counted speed (samples per second).
+    pub samples_per_second: f64,
+    /// Counted samples (meaningful for a peer at the global epoch).
+    pub samples: u64,
+    /// Counted estimate of its current samples, `samples + elapsed × speed`, clipped.
+    pub estimated: f64,
+    /// Whether any of the three was clipped.
+    pub bounded: bool,
+}
+
+/// Each peer's counted contribution at `now` (module docs: "Per-peer contribution bound").
+/// `max_ratio` = `None` counts every peer as reported (hivemind's semantics).
+pub fn bound_contributions(
+    peers: &[&LocalProgress],
+    global_epoch: u64,
+    now: f64,
+    max_ratio: Option<f64>,
+) -> Vec<Contribution> {
+    let active = |p: &LocalProgress| p.samples_per_second > ACTIVE_SPEED;
+    let Some(ratio) = max_ratio else {
+        return peers
+            .iter()
+            .map(|p| Contribution {
+                samples_per_second: p.samples_per_second,
+                samples: p.samples_accumulated,
+                estimated: p.samples_accumulated as f64
+                    + (now - p.time).max(0.0) * p.samples_per_second,
+                bounded: false,
+            })
+            .collect();
+    };
+
+    // Speeds: against the other active peers, whatever their epoch.
+    let speeds = OthersMedian::new(
+        peers
+            .iter()
+            .filter(|p| active(p))
+            .map(|p| p.samples_per_second),
+    );
+    let bounded_speed: Vec<f64> = peers
+        .iter()
+        .map(|p| {
+            let own = p.samples_per_second;
+            let reference = speeds.of_others(active(p).then_some(own));
+            reference.map_or(own, |m| own.min(ratio * m))
+        })
+        .collect();
+
+    // Samples: against the other active peers at the global epoch.
+    let at_epoch = |p: &LocalProgress| p.epoch == global_epoch && active(p);
+    let estimate_of = |i: usize| {
+        let p = peers[i];
+        p.samples_accumulated as f64 + (now - p.time).max(0.0) * bounded_speed[i]
+    };
+    let reported = OthersMedian::new(
+        peers
+            .iter()
+            .filter(|p| at_epoch(p))
+            .map(|p| p.samples_accumulated as f64),
+    );
+    let estimates = OthersMedian::new(
+        (0..peers.len())
+            .filter(|&i| at_epoch(peers[i]))
+            .map(estimate_of),
+    );
+    (0..peers.len())
+        .map(|i| {
+            let p = peers[i];
+            let own_samples = p.samples_accumulated as f64;
+            let own_estimate = estimate_of(i);
+            let (samples, estimated) = if at_epoch(p) {
+                (
+                    reported.of_others(Some(own_samples)),
+                    estimates.of_others(Some(own_estimate)),
+                )
+            } else {
+                (reported.of_others(None), estimates.of_others(None))
+            };
+            let samples = match samples {
+                // `as` saturates; the cap is only applied when it is below the reported value.
+                Some(m) if ratio * m < own_samples => (ratio * m) as u64,
+                _ => p.samples_accumulated,
+            };
+            let estimated = estimated.map_or(own_estimate, |m| own_estimate.min(ratio * m));
+            let speed = bounded_speed[i];
+            Contribution {
+                samples_per_second: speed,
+                samples,
+                estimated,
+                bounded: speed < p.samples_per_second
+                    || samples < p.samples_accumulated
+                    || estimated < own_estimate,
+            }
+        })
+        .collect()
+}
+
+/// The median of a multiset with one member left out, in O(log n) per query.
+struct OthersMedian {
+    sorted: Vec<f64>,
+}
+
+impl OthersMedian {
+    fn new(values: impl Iterator<Item = f64>) -> Self {
+        let mut sorted: Vec<f64> = values.collect();
+        sorted.sort_by(f64::total_cmp);
+        Self { sorted }
+    }
+
+    /// The median of the values without one copy of `own` (when `own` is a member), or `None`
+    /// if nothing is left.
+    fn of_others(&self, own: Option<f64>) -> Option<f64> {
+        let skip = own.map(|v| self.sorted.partition_point(|x| x.total_cmp(&v).is_lt()));
+        let len = self.sorted.len() - usize::from(skip.is_some());
+        if len == 0 {
+            return None;
+        }
+        let at = |k: usize| match skip {
+            Some(s) if k >= s => self.sorted[k + 1],
+            _ => self.sorted[k],
+        };
+        Some(if len % 2 == 1 {
+            at(len / 2)
+        } else {
+            (at(len / 2 - 1) + at(len / 2)) / 2.0
+        })
     }
 }
 
@@ -313,5 +489,282 @@ mod tests {
         assert!(close(g.next_fetch_time, NOW + 10.0));
         let alone = run(&local, 0.0, &[]);
         assert!(alone.eta_next_epoch.is_finite());
+    }
+
+    fn unbounded() -> TrackerConfig {
+        TrackerConfig {
+            peer_contribution_bound: false,
+            ..config()
+        }
+    }
+
+    fn run_with(
+        config: &TrackerConfig,
+        local: &LocalProgress,
+        swarm: &[Option<LocalProgress>],
+    ) -> GlobalProgress {
+        let view = LocalView {
+            progress: local,
+            samples_per_second: 1.0,
+            eps: EPS,
+        };
+        estimate(&view, swarm.iter().map(Option::as_ref), NOW, config)
+    }
+
+    #[test]
+    fn a_liar_claiming_samples_far_above_target_is_clipped_to_ten_times_the_median() {
+        let local = peer(0, 0, 0.0, NOW);
+        // Three honest peers at 10/s with 100, 120, 140 samples; a liar claims 1,000,000.
+        let mut swarm: Vec<_> = [100, 120, 140]
+            .iter()
+            .map(|&s| Some(peer(0, s, 10.0, NOW)))
+            .collect();
+        swarm.push(Some(peer(0, 1_000_000, 10.0, NOW)));
+        // Unbounded (hivemind): the target of 1000 is passed, the epoch ends now.
+        let open = run_with(&unbounded(), &local, &swarm);
+        assert_eq!(open.samples_accumulated, 1_000_360);
+        assert_eq!(open.eta_next_epoch, NOW);
+        // Bounded: the liar counts 10 x median(100, 120, 140) = 1200... still above target, so
+        // check the arithmetic with a tighter ratio too.
+        let g = run(&local, 1.0, &swarm);
+        assert_eq!(g.samples_accumulated, 360 + 1200);
+        let tight = TrackerConfig {
+            max_peer_ratio: 2.0,
+            ..config()
+        };
+        let g = run_with(&tight, &local, &swarm);
+        // 2 x 120 = 240 for the liar: 600 counted, 400 remaining at 40/s = 10 s.
+        assert_eq!(g.samples_accumulated, 600);
+        assert!(close(g.eta_next_epoch, NOW + 10.0), "{g:?}");
+    }
+
+    #[test]
+    fn at_the_start_of_an_epoch_a_liar_counts_nothing() {
+        let local = peer(3, 0, 0.0, NOW);
+        // Honest peers just moved to epoch 3 (0 samples); the liar claims 10x the target.
+        let swarm = [
+            Some(peer(3, 0, 50.0, NOW)),
+            Some(peer(3, 0, 50.0, NOW)),
+            Some(peer(3, 10_000, 50.0, NOW)),
+        ];
+        let open = run_with(&unbounded(), &local, &swarm);
+        assert_eq!(open.eta_next_epoch, NOW);
+        let g = run(&local, 1.0, &swarm);
+        assert_eq!(g.samples_accumulated, 0);
+        // 1000 remaining at 150/s.
+        assert!(close(g.eta_next_epoch, NOW + 1000.0 / 150.0), "{g:?}");
+    }
+
+    #[test]
+    fn a_liar_claiming_a_huge_speed_counts_ten_times_the_median_speed() {
+        let local = peer(0, 0, 0.0, NOW);
+        let swarm = [
+            Some(peer(0, 0, 10.0, NOW)),
+            Some(peer(0, 0, 20.0, NOW)),
+            Some(peer(0, 0, 30.0, NOW)),
+            Some(peer(0, 0, 1e12, NOW)),
+        ];
+        let open = run_with(&unbounded(), &local, &swarm);
+        assert!(open.eta_next_epoch - NOW < 1e-8);
+        // Liar: 10 x median(10, 20, 30) = 200/s. Total 260/s: 1000 / 260 s.
+        let g = run(&local, 1.0, &swarm);
+        assert!(close(g.eta_next_epoch, NOW + 1000.0 / 260.0), "{g:?}");
+    }
+
+    #[test]
+    fn a_liar_backdating_its_report_cannot_extrapolate_past_the_bound() {
+        let local = peer(0, 0, 0.0, NOW);
+        // time = 0: "elapsed" is a thousand seconds at a plausible speed.
+        let swarm = [
+            Some(peer(0, 10, 10.0, NOW)),
+            Some(peer(0, 10, 10.0, NOW)),
+            Some(peer(0, 10, 10.0, 0.0)),
+        ];
+        let open = run_with(&unbounded(), &local, &swarm);
+        assert_eq!(open.eta_next_epoch, NOW);
+        // Liar's estimate clipped to 10 x 10 = 100: 120 counted, 880 left at 30/s.
+        let g = run(&local, 1.0, &swarm);
+        assert!(close(g.eta_next_epoch, NOW + 880.0 / 30.0), "{g:?}");
+    }
+
+    #[test]
+    fn a_lone_peer_or_a_peer_among_watchers_is_never_clipped() {
+        let local = peer(0, 0, 0.0, NOW);
+        // One trainer far ahead of the target, alone.
+        let alone = [Some(peer(0, 5_000, 1e6, NOW))];
+        assert_eq!(
+            run(&local, 1.0, &alone),
+            run_with(&unbounded(), &local, &alone)
+        );
+        assert_eq!(run(&local, 1.0, &alone).eta_next_epoch, NOW);
+        // With watchers (speed = EMA eps, 0 samples): they are no reference.
+        let with_watchers = [
+            Some(peer(0, 900, 100.0, NOW - 2.0)),
+            Some(peer(0, 0, EPS, NOW)),
+            Some(peer(0, 0, 0.0, NOW)),
+        ];
+        let g = run(&local, 1.0, &with_watchers);
+        assert_eq!(g, run_with(&unbounded(), &local, &with_watchers));
+        assert_eq!(g.eta_next_epoch, NOW);
+    }
+
+    #[test]
+    fn two_honest_peers_ten_times_apart_are_not_clipped() {
+        let local = peer(0, 0, 0.0, NOW);
+        let swarm = [
+            Some(peer(0, 800, 100.0, NOW - 1.0)),
+            Some(peer(0, 80, 10.0, NOW - 1.0)),
+        ];
+        assert_eq!(
+            run(&local, 1.0, &swarm),
+            run_with(&unbounded(), &local, &swarm)
+        );
+        // Eleven times apart: the fast one is clipped to 10x (speed 100, estimate 10 x 90).
+        let swarm = [
+            Some(peer(0, 880, 110.0, NOW - 1.0)),
+            Some(peer(0, 80, 10.0, NOW - 1.0)),
+        ];
+        let g = run(&local, 1.0, &swarm);
+        assert_eq!(g.samples_accumulated, 800 + 80);
+        assert!(
+            close(g.eta_next_epoch, NOW + (1000.0 - 900.0 - 90.0) / 110.0),
+            "{g:?}"
+        );
+    }
+
+    #[test]
+    fn median_of_others_leaves_one_copy_out() {
+        let m = OthersMedian::new([1.0, 2.0, 2.0, 10.0].into_iter());
+        assert_eq!(m.of_others(Some(10.0)), Some(2.0));
+        assert_eq!(m.of_others(Some(2.0)), Some(2.0));
+        assert_eq!(m.of_others(Some(1.0)), Some(2.0));
+        assert_eq!(m.of_others(None), Some(2.0));
+        let two = OthersMedian::new([4.0, 8.0].into_iter());
+        assert_eq!(two.of_others(Some(4.0)), Some(8.0));
+        assert_eq!(two.of_others(None), Some(6.0));
+        let one = OthersMedian::new([4.0].into_iter());
+        assert_eq!(one.of_others(Some(4.0)), None);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn arb_peer() -> impl Strategy<Value = LocalProgress> {
+            (
+                0u64..3,
+                0u64..5_000,
+                0.0f64..500.0,
+                0.0f64..30.0,
+                any::<bool>(),
+            )
+                .prop_map(|(epoch, samples, speed, age, client)| LocalProgress {
+                    client_mode: client,
+                    ..peer(epoch, samples, speed, NOW - age)
+                })
+        }
+
+        /// One liar: any epoch, samples up to u64::MAX, speeds up to 1e15, times back to 0.
+        fn arb_liar() -> impl Strategy<Value = LocalProgress> {
+            (0u64..3, any::<u64>(), 0.0f64..1e15, 0.0f64..NOW)
+                .prop_map(|(epoch, samples, speed, time)| peer(epoch, samples, speed, time))
+        }
+
+        fn median(mut v: Vec<f64>) -> Option<f64> {
+            v.sort_by(f64::total_cmp);
+            let n = v.len();
+            (n > 0).then(|| {
+                if n % 2 == 1 {
+                    v[n / 2]
+                } else {
+                    (v[n / 2 - 1] + v[n / 2]) / 2.0
+                }
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+            /// Every peer counts at most R x the median of the other active peers (brute force).
+            #[test]
+            fn each_peer_is_bounded_by_ratio_times_the_others_median(
+                honest in prop::collection::vec(arb_peer(), 0..8),
+                liar in arb_liar(),
+                ratio in 1.0f64..20.0,
+            ) {
+                let mut peers: Vec<&LocalProgress> = honest.iter().collect();
+                peers.push(&liar);
+                let global = peers.iter().filter(|p| !p.client_mode).map(|p| p.epoch).max().unwrap();
+                let counted = bound_contributions(&peers, global, NOW, Some(ratio));
+                for (i, (p, c)) in peers.iter().zip(&counted).enumerate() {
+                    prop_assert!(c.samples_per_second <= p.samples_per_second);
+                    prop_assert!(c.samples <= p.samples_accumulated);
+                    let others = || peers.iter().enumerate().filter(move |(j, _)| *j != i).map(|(_, q)| *q);
+                    let speeds: Vec<f64> = others()
+                        .filter(|q| q.samples_per_second > ACTIVE_SPEED)
+                        .map(|q| q.samples_per_second)
+                        .collect();
+                    if let Some(m) = median(speeds) {
+                        prop_assert!(c.samples_per_second <= ratio * m * (1.0 + 1e-12));
+                    } else {
+                        prop_assert_eq!(c.samples_per_second, p.samples_per_second);
+                    }
+                    if p.epoch == global {
+                        let at: Vec<f64> = others()
+                            .filter(|q| q.epoch == global && q.samples_per_second > ACTIVE_SPEED)
+                            .map(|q| q.samples_accumulated as f64)
+                            .collect();
+                        if let Some(m) = median(at) {
+                            prop_assert!(c.samples as f64 <= ratio * m * (1.0 + 1e-12) + 1.0);
+                        }
+                    }
+                }
+            }
+
+            /// With the liar out and all honest peers within R of each other, the bound changes
+            /// nothing: hivemind's semantics.
+            #[test]
+            fn honest_swarms_within_the_ratio_are_unchanged(
+                base_speed in 1.0f64..100.0,
+                spread in prop::collection::vec((1.0f64..3.0, 1u64..3, 0.0f64..2.0), 1..10),
+                local_samples in 0u64..2000,
+            ) {
+                // Every peer at epoch 0 with speed in [b, 3b] and samples = speed x [1, 3) s:
+                // every ratio to the others' median is below 10.
+                let swarm: Vec<Option<LocalProgress>> = spread
+                    .iter()
+                    .map(|&(k, secs, age)| {
+                        let speed = base_speed * k;
+                        Some(peer(0, (speed * secs as f64) as u64 + 1, speed, NOW - age))
+                    })
+                    .collect();
+                let local = peer(0, local_samples, 0.0, NOW);
+                prop_assert_eq!(
+                    run(&local, 1.0, &swarm),
+                    run_with(&unbounded(), &local, &swarm)
+                );
+            }
+
+            /// Adding one liar to an honest swarm of >= 3 equal peers at the global epoch never
+            /// counts it for more than R x the honest median: the ETA is at least what R more
+            /// honest-median peers would give.
+            #[test]
+            fn one_liar_shortens_the_eta_at_most_like_a_peer_r_times_the_median(
+                n in 3usize..8,
+                samples in 0u64..100,
+                speed in 1.0f64..50.0,
+                liar in arb_liar(),
+            ) {
+                let local = peer(0, 0, 0.0, NOW);
+                let mut swarm: Vec<_> = (0..n).map(|_| Some(peer(0, samples, speed, NOW))).collect();
+                let mut worst = swarm.clone();
+                worst.push(Some(peer(0, samples * 10, speed * 10.0, NOW)));
+                swarm.push(Some(LocalProgress { epoch: 0, ..liar }));
+                let g = run(&local, 1.0, &swarm);
+                let bound = run(&local, 1.0, &worst);
+                prop_assert!(g.eta_next_epoch >= bound.eta_next_epoch - 1e-6, "{:?} vs {:?}", g, bound);
+                prop_assert!(g.samples_accumulated <= bound.samples_accumulated);
+            }
+        }
     }
 }

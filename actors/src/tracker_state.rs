@@ -21,7 +21,7 @@ use thiserror::Error;
 
 use crate::config::TrackerConfig;
 use crate::ema::PerformanceEma;
-use crate::estimator::{estimate, LocalView};
+use crate::estimator::{estimate_counting, LocalView};
 use crate::progress::{GlobalProgress, LocalProgress};
 use crate::records::ProgressRecord;
 
@@ -182,7 +182,16 @@ impl TrackerState {
             samples_per_second: self.ema.samples_per_second(),
             eps: self.ema.eps(),
         };
-        self.global = estimate(&view, record.values(), now, &self.config);
+        let (global, clipped) = estimate_counting(&view, record.values(), now, &self.config);
+        if clipped > 0 {
+            tracing::debug!(
+                clipped,
+                peers = global.num_peers,
+                max_peer_ratio = self.config.max_peer_ratio,
+                "contribution bound clipped peers reporting far more than the others"
+            );
+        }
+        self.global = global;
     }
 
     /// Pauses updates (nests): fetched entries are held and the EMA does not count time.

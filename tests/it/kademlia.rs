@@ -219,6 +219,37 @@ async fn a_forging_node_changes_nothing_honest_nodes_return() {
             ),
         ),
         ("oversized record", vec![0u8; limits.max_record_bytes() + 1]),
+        (
+            "forged signature (random bytes) on a value naming a",
+            raw_record_with_entry(
+                a.identity.public_key().as_bytes(),
+                &serde_json::to_vec(&lie).unwrap(),
+                now() + 60.0,
+            ),
+        ),
+        (
+            "the forger's own entry naming a's peer id",
+            one_entry(
+                f.public_key(),
+                SignedEntry::sign(f, KEY, Some(&lie), now() + 60.0).unwrap(),
+            ),
+        ),
+        (
+            "NaN speed",
+            raw_record_with_entry(
+                f.public_key().as_bytes(),
+                br#"{"peer_id":"x","epoch":1,"samples_accumulated":5,"samples_per_second":NaN,"time":1.0,"client_mode":false}"#,
+                now() + 60.0,
+            ),
+        ),
+        (
+            "unknown field",
+            raw_record_with_entry(
+                f.public_key().as_bytes(),
+                br#"{"peer_id":"x","epoch":1,"samples_accumulated":5,"samples_per_second":1.0,"time":1.0,"client_mode":false,"admin":true}"#,
+                now() + 60.0,
+            ),
+        ),
     ];
     for (_what, bytes) in attacks {
         // Delivery may fail for the oversized one (peers refuse it); either way it must not land.
@@ -239,6 +270,7 @@ async fn a_forging_node_changes_nothing_honest_nodes_return() {
     }
     for reason in [
         RejectionReason::BadSignature,
+        RejectionReason::PeerIdMismatch,
         RejectionReason::Stale,
         RejectionReason::ExpirationTooFar,
         RejectionReason::Schema,
@@ -247,6 +279,124 @@ async fn a_forging_node_changes_nothing_honest_nodes_return() {
         assert!(counts.get(reason) >= 1, "{reason} not counted: {counts:?}");
     }
     assert!(counts.total() > before);
+    for n in [&seed, &a, &b, &forger] {
+        n.node.stop();
+    }
+}
+
+/// A record of `n` sybils: fresh identities, each validly signed with the furthest expiration
+/// the stores allow, plus `junk` entries with forged signatures.
+fn sybil_flood(n: usize, junk: usize, limits: &RecordLimits) -> Vec<u8> {
+    let mut record = ProgressRecord::new();
+    for _ in 0..n {
+        let id = Identity::generate().unwrap();
+        let mut lie = progress(&id, 1_000_000);
+        lie.samples_per_second = 1e9;
+        let ahead = limits.max_expiration_ahead - 5.0;
+        let e = SignedEntry::sign(&id, KEY, Some(&lie), now() + ahead).unwrap();
+        record.insert(id.public_key(), e, now());
+    }
+    let mut bytes = record.encode();
+    let count = u32::from_be_bytes(bytes[5..9].try_into().unwrap()) as usize + junk;
+    for _ in 0..junk {
+        let id = Identity::generate().unwrap();
+        let json = serde_json::to_vec(&progress(&id, 1_000_000)).unwrap();
+        let raw = raw_record_with_entry(id.public_key().as_bytes(), &json, now() + 300.0);
+        bytes.extend_from_slice(&raw[9..]);
+    }
+    bytes[5..9].copy_from_slice(&(count as u32).to_be_bytes());
+    bytes
+}
+
+#[actix_rt::test]
+async fn a_sybil_flood_never_evicts_honest_entries_on_real_nodes() {
+    let limits = RecordLimits {
+        max_entries: 16,
+        ..RecordLimits::default()
+    };
+    let config = |bootstrap| NodeConfig {
+        limits,
+        request_timeout: Duration::from_secs(15),
+        ..node_config(bootstrap)
+    };
+    let (seed, seed_addr) = start_node(config(vec![])).await;
+    let (a, a_addr) = start_node(config(vec![seed_addr.clone()])).await;
+    let (b, b_addr) = start_node(config(vec![seed_addr.clone()])).await;
+    let real_a = entry(&a.identity, 100, 60.0);
+    let real_b = entry(&b.identity, 200, 60.0);
+    a.node
+        .store(KEY.into(), a.identity.public_key(), real_a.clone())
+        .await
+        .unwrap();
+    b.node
+        .store(KEY.into(), b.identity.public_key(), real_b.clone())
+        .await
+        .unwrap();
+    for n in [&seed, &a, &b] {
+        assert_eq!(read_until(&n.node, 2).await.map(|r| r.len()), Some(2));
+    }
+    let (forger, _) = start_node(config(vec![seed_addr, a_addr, b_addr])).await;
+    assert!(
+        eventually(PATIENCE, || futures::executor::block_on(forger.node.info())
+            .is_ok_and(|i| i.connected_peers >= 3))
+        .await
+    );
+    // 6 puts of 40 sybils (expiration now + 595 s, ten times an honest entry's) and 10 forged
+    // entries each: 240 valid newcomers against room for 14, and 60 invalid ones.
+    let (puts, per_put, junk) = (6, 40, 10);
+    for _ in 0..puts {
+        let flood = sybil_flood(per_put, junk, &limits);
+        assert!(
+            flood.len() <= limits.max_record_bytes(),
+            "{} bytes",
+            flood.len()
+        );
+        let _ = forger.node.put_raw(KEY.into(), flood).await;
+    }
+    // Every honest node still returns both honest entries, unchanged, and at most 16 entries.
+    for n in [&seed, &a, &b] {
+        let record = n.node.get(KEY.into(), true).await.unwrap().unwrap();
+        assert!(record.len() <= limits.max_entries, "{}", record.len());
+        assert_eq!(record.get(&a.identity.public_key()), Some(&real_a));
+        assert_eq!(record.get(&b.identity.public_key()), Some(&real_b));
+    }
+    // Rejections by reason: the flood was refused for room, the forgeries for their signatures.
+    let mut counts = swarm_progress::RejectionCounts::default();
+    for n in [&seed, &a, &b] {
+        counts.add(&n.node.rejections());
+    }
+    eprintln!(
+        "sybil flood: {puts} puts x ({per_put} sybils + {junk} forged), limit {}: rejections {:?}",
+        limits.max_entries,
+        counts
+            .iter()
+            .map(|(r, n)| format!("{r}={n}"))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        counts.get(RejectionReason::TooManyEntries) >= 1,
+        "{counts:?}"
+    );
+    assert!(counts.get(RejectionReason::BadSignature) >= 1, "{counts:?}");
+    // Incumbents keep updating while the record is full.
+    let newer_a = entry(&a.identity, 300, 90.0);
+    a.node
+        .store(KEY.into(), a.identity.public_key(), newer_a.clone())
+        .await
+        .unwrap();
+    for n in [&seed, &b] {
+        assert!(
+            eventually(PATIENCE, || futures::executor::block_on(
+                n.node.get(KEY.into(), true)
+            )
+            .ok()
+            .flatten()
+            .and_then(|r| r.get(&a.identity.public_key()).cloned())
+                == Some(newer_a.clone()))
+            .await,
+            "a's update did not reach every node"
+        );
+    }
     for n in [&seed, &a, &b, &forger] {
         n.node.stop();
     }

@@ -1,7 +1,9 @@
 //! Integration tests of swarm-progress, one binary with a module per area (build time matters).
 
 mod cli;
+mod garbage;
 mod kademlia;
+mod liar;
 mod record_flow;
 mod supervision;
 mod support;

@@ -122,10 +122,19 @@ impl ProgressStore {
             progress: ProgressRecord::new(),
             record: Record::new(key.clone(), Vec::new()),
         });
-        held.progress.merge(incoming, now);
-        let dropped = held.progress.truncate(self.limits.max_entries);
+        // Incumbent subkeys are never evicted by newcomers (records::record, "Per-key limit").
+        let refused = held
+            .progress
+            .merge_bounded(incoming, now, self.limits.max_entries);
+        if refused > 0 {
+            debug!(
+                refused,
+                held = held.progress.len(),
+                "record full: new subkeys refused"
+            );
+        }
         self.rejections
-            .record(RejectionReason::TooManyEntries, dropped as u64);
+            .record(RejectionReason::TooManyEntries, refused as u64);
         held.record.value = held.progress.encode();
         held.record.expires = expiry_instant(&held.progress, now);
         if held.progress.is_empty() {
@@ -335,7 +344,7 @@ mod tests {
         assert_eq!(counts.get(RejectionReason::Oversized), 1);
         assert_eq!(counts.get(RejectionReason::ExpirationTooFar), 1);
         assert!(s.get(&key).is_none());
-        // A full record keeps the most recent entries.
+        // A full record keeps its incumbents: the third newcomer is refused.
         for i in 0..3 {
             let id = Identity::generate().unwrap();
             s.put(one(&id, i, NOW + 10.0 + i as f64)).unwrap();

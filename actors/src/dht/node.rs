@@ -725,7 +725,7 @@ impl EventLoop {
             .progress(&record_key)
             .unwrap_or_default();
         if let Some(read) = self.read_cache.get(&record_key) {
-            local.merge(read, now);
+            local.merge_bounded(read, now, self.config.limits.max_entries);
         }
         if !latest && !local.is_empty() {
             bump(&self.stats.gets_ok, 1);
@@ -868,8 +868,10 @@ impl EventLoop {
                 if let Some(valid) =
                     store.validate(&pending.key, &found.record.value, Some(&pending.merged))
                 {
-                    pending.merged.merge(&valid, self.clock.now());
-                    pending.merged.truncate(self.config.limits.max_entries);
+                    // What this node held (the local copy) and what it found first are the
+                    // incumbents: a flood found later cannot evict them.
+                    let max = self.config.limits.max_entries;
+                    pending.merged.merge_bounded(&valid, self.clock.now(), max);
                 }
             }
             Ok(_) => {}

@@ -8,6 +8,8 @@ mod rejection;
 mod wire;
 
 #[cfg(test)]
+mod hostile;
+#[cfg(test)]
 mod proptests;
 
 pub use entry::{EntryDecodeError, SignError, SignedEntry};
@@ -18,7 +20,8 @@ pub use wire::WireError;
 /// Explicit bounds on what a store accepts under one key.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RecordLimits {
-    /// Most entries (subkeys) one record holds; the least recent are dropped beyond it.
+    /// Most entries (subkeys) one record holds; beyond it new subkeys are refused (see
+    /// [`ProgressRecord`]'s "Per-key limit").
     pub max_entries: usize,
     /// Largest encoded entry, in bytes.
     pub max_entry_bytes: usize,

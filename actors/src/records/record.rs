@@ -3,9 +3,27 @@
 //!
 //! Merge rule (storage and readers alike): for each subkey keep the entry with the larger
 //! expiration (exact ties broken by [`SignedEntry::recency_cmp`]); drop entries already expired
-//! (alive means `expiration > now`). A tombstone wins like any other entry. When a record holds
-//! more entries than its limit, the least recent ones are dropped, so junk cannot evict fresh
-//! entries by volume alone.
+//! (alive means `expiration > now`). A tombstone wins like any other entry.
+//!
+//! ## Per-key limit: incumbents first (deviation from a plain "keep the latest" rule)
+//! A record holds at most `max_entries` subkeys. Anyone can mint identities, so a flood of
+//! validly signed entries from sybils is cheap, and sybils can sign the furthest expiration a
+//! store allows (`now + max_expiration_ahead`, ten times an honest entry's). Keeping the latest
+//! expirations would let such a flood evict every honest entry. Instead:
+//! - **Incumbents are never evicted by newcomers.** A subkey the record already holds (live)
+//!   is always updated under the merge rule; a *new* subkey is admitted only while the record
+//!   has room, otherwise it is refused and counted as [`RejectionReason::TooManyEntries`]
+//!   ([`ProgressRecord::accept`], [`ProgressRecord::merge_bounded`]: what stores do on every
+//!   put and what a reader does when it merges what it found into what it already holds).
+//! - **Among newcomers, and when one record arrives over the limit with nothing held
+//!   ([`ProgressRecord::truncate`]), the entry parked furthest in the future goes first**:
+//!   honest peers sign `now + metadata_expiration` and republish every half of it, so entries
+//!   near the normal window outrank entries signed for the maximum horizon.
+//!
+//! The price: while a flood fills a record, a *new* honest peer is refused by the stores that
+//! are full (until sybil entries expire, at most `max_expiration_ahead` after they were
+//! signed), and the limit makes merging order-dependent once a record is full (below the limit
+//! merging stays commutative, associative and idempotent).
 //!
 //! ## Wire form
 //! ```text
@@ -146,19 +164,56 @@ impl ProgressRecord {
         before - self.entries.len()
     }
 
-    /// Keeps only the `max_entries` most recent entries; returns how many were dropped.
+    /// The order in which entries are kept when there is no room for all: the expiration
+    /// nearest to now first (entries parked far in the future go first), ties by subkey.
+    fn keep_order(a: (&PeerKey, &SignedEntry), b: (&PeerKey, &SignedEntry)) -> std::cmp::Ordering {
+        a.1.expiration()
+            .total_cmp(&b.1.expiration())
+            .then_with(|| a.0.cmp(b.0))
+    }
+
+    /// Keeps at most `max_entries` entries, dropping those parked furthest in the future first
+    /// (for a record that arrives over the limit, with no incumbents to protect); returns how
+    /// many were dropped.
     pub fn truncate(&mut self, max_entries: usize) -> usize {
         if self.entries.len() <= max_entries {
             return 0;
         }
-        let mut by_recency: Vec<(PeerKey, &SignedEntry)> =
-            self.entries.iter().map(|(k, e)| (*k, e)).collect();
-        by_recency.sort_by(|(ka, a), (kb, b)| b.recency_cmp(a).then_with(|| kb.cmp(ka)));
-        let evicted: Vec<PeerKey> = by_recency[max_entries..].iter().map(|(k, _)| *k).collect();
+        let mut ranked: Vec<(&PeerKey, &SignedEntry)> = self.entries.iter().collect();
+        ranked.sort_by(|a, b| Self::keep_order(*a, *b));
+        let evicted: Vec<PeerKey> = ranked[max_entries..].iter().map(|(k, _)| **k).collect();
         for subkey in &evicted {
             self.entries.remove(subkey);
         }
         evicted.len()
+    }
+
+    /// Merges `incoming` into `self` under the per-key limit: expired entries go, subkeys
+    /// already held are updated under the merge rule, and new subkeys are admitted (nearest
+    /// expiration first) only while fewer than `max_entries` are held. Never evicts an entry
+    /// `self` holds. Returns how many new subkeys were refused for lack of room.
+    pub fn merge_bounded(
+        &mut self,
+        incoming: &ProgressRecord,
+        now: f64,
+        max_entries: usize,
+    ) -> usize {
+        self.prune_expired(now);
+        let mut newcomers: Vec<(&PeerKey, &SignedEntry)> = Vec::new();
+        for (subkey, entry) in &incoming.entries {
+            if self.entries.contains_key(subkey) {
+                self.insert(*subkey, entry.clone(), now);
+            } else if entry.is_live(now) {
+                newcomers.push((subkey, entry));
+            }
+        }
+        newcomers.sort_by(|a, b| Self::keep_order(*a, *b));
+        let room = max_entries.saturating_sub(self.entries.len());
+        let refused = newcomers.len().saturating_sub(room);
+        for (subkey, entry) in newcomers.into_iter().take(room) {
+            self.entries.insert(*subkey, entry.clone());
+        }
+        refused
     }
 
     /// Validates one entry offered to the record held under `key` and inserts it: what a store
@@ -173,17 +228,14 @@ impl ProgressRecord {
     ) -> Result<InsertOutcome, RejectionReason> {
         entry.validate(key, &subkey, now, limits)?;
         self.prune_expired(now);
+        if !self.entries.contains_key(&subkey) && self.entries.len() >= limits.max_entries {
+            // Full: a newcomer never evicts an incumbent (module docs).
+            return Err(RejectionReason::TooManyEntries);
+        }
         match self.insert(subkey, entry, now) {
             InsertOutcome::Stale => Err(RejectionReason::Stale),
             InsertOutcome::Expired => Err(RejectionReason::Expired),
-            outcome => {
-                self.truncate(limits.max_entries);
-                if self.entries.contains_key(&subkey) {
-                    Ok(outcome)
-                } else {
-                    Err(RejectionReason::TooManyEntries)
-                }
-            }
+            outcome => Ok(outcome),
         }
     }
 
@@ -393,7 +445,7 @@ mod tests {
     }
 
     #[test]
-    fn truncate_keeps_the_most_recent() {
+    fn truncate_drops_the_entries_parked_furthest_in_the_future() {
         let ids: Vec<_> = (0..5).map(|_| Identity::generate().unwrap()).collect();
         let mut record = ProgressRecord::new();
         for (i, id) in ids.iter().enumerate() {
@@ -403,7 +455,106 @@ mod tests {
         let kept: Vec<f64> = record.iter().map(|(_, e)| e.expiration()).collect();
         let mut kept_sorted = kept.clone();
         kept_sorted.sort_by(f64::total_cmp);
-        assert_eq!(kept_sorted, vec![NOW + 12.0, NOW + 13.0, NOW + 14.0]);
+        assert_eq!(kept_sorted, vec![NOW + 10.0, NOW + 11.0, NOW + 12.0]);
+    }
+
+    /// `count` sybils, each a fresh identity signing the furthest expiration the limits allow.
+    fn sybils(count: usize, limits: &RecordLimits) -> Vec<(PeerKey, SignedEntry)> {
+        (0..count)
+            .map(|_| {
+                let id = Identity::generate().unwrap();
+                let e = entry(&id, 1_000_000, NOW + limits.max_expiration_ahead);
+                (id.public_key(), e)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_sybil_flood_never_evicts_incumbents_and_is_refused_as_too_many_entries() {
+        let limits = RecordLimits {
+            max_entries: 8,
+            ..RecordLimits::default()
+        };
+        let honest: Vec<_> = (0..3).map(|_| Identity::generate().unwrap()).collect();
+        let mut record = ProgressRecord::new();
+        for id in &honest {
+            record
+                .accept(KEY, id.public_key(), entry(id, 1, NOW + 60.0), NOW, &limits)
+                .unwrap();
+        }
+        let before = record.clone();
+        // 200 validly signed sybils (expiration now + 600), offered one by one as puts.
+        let mut counts = RejectionCounts::default();
+        for (k, e) in sybils(200, &limits) {
+            if let Err(reason) = record.accept(KEY, k, e, NOW, &limits) {
+                counts.record(reason);
+            }
+        }
+        assert_eq!(record.len(), 8);
+        assert_eq!(counts.get(RejectionReason::TooManyEntries), 195);
+        assert_eq!(counts.total(), 195);
+        for id in &honest {
+            let k = id.public_key();
+            assert_eq!(record.get(&k), before.get(&k));
+        }
+        // Incumbents still update while full; a new honest peer waits for room.
+        let update = entry(&honest[0], 2, NOW + 90.0);
+        assert_eq!(
+            record.accept(KEY, honest[0].public_key(), update.clone(), NOW, &limits),
+            Ok(InsertOutcome::Replaced)
+        );
+        let late = Identity::generate().unwrap();
+        assert_eq!(
+            record.accept(
+                KEY,
+                late.public_key(),
+                entry(&late, 1, NOW + 60.0),
+                NOW,
+                &limits
+            ),
+            Err(RejectionReason::TooManyEntries)
+        );
+        // The same flood as one record merged into what is held: same outcome.
+        let mut held = before.clone();
+        let mut flood = ProgressRecord::new();
+        for (k, e) in sybils(50, &limits) {
+            flood.insert(k, e, NOW);
+        }
+        flood.insert(honest[0].public_key(), update.clone(), NOW);
+        assert_eq!(held.merge_bounded(&flood, NOW, limits.max_entries), 45);
+        assert_eq!(held.len(), 8);
+        assert_eq!(held.get(&honest[0].public_key()), Some(&update));
+        for id in &honest[1..] {
+            let k = id.public_key();
+            assert_eq!(held.get(&k), before.get(&k));
+        }
+    }
+
+    #[test]
+    fn a_flooded_record_decoded_from_scratch_keeps_the_entries_near_the_normal_window() {
+        // A reader with nothing held decodes a record that a hostile node stuffed over the
+        // limit: the honest entries (now + 60) outrank the sybils (now + 600).
+        let limits = RecordLimits {
+            max_entries: 4,
+            ..RecordLimits::default()
+        };
+        let honest: Vec<_> = (0..3).map(|_| Identity::generate().unwrap()).collect();
+        let mut stuffed = ProgressRecord::new();
+        for id in &honest {
+            stuffed.insert(id.public_key(), entry(id, 1, NOW + 60.0), NOW);
+        }
+        for (k, e) in sybils(40, &limits) {
+            stuffed.insert(k, e, NOW);
+        }
+        // (Decoding refuses a record over the byte limit outright; admission is what runs on
+        // the entries of one that fits in bytes but not in entries.)
+        let candidates = stuffed.iter().map(|(k, e)| (*k, e.clone()));
+        let decoded = ProgressRecord::admit(KEY, candidates, NOW, &limits);
+        assert_eq!(decoded.record.len(), 4);
+        assert_eq!(decoded.rejections.get(RejectionReason::TooManyEntries), 39);
+        for id in &honest {
+            assert!(decoded.record.get(&id.public_key()).is_some());
+        }
     }
 
     #[test]
@@ -437,23 +588,28 @@ mod tests {
                 &limits,
             )
             .unwrap();
-        // Full: a less recent newcomer is refused, a more recent one evicts the oldest.
-        assert_eq!(
-            record.accept(
-                KEY,
-                ids[2].public_key(),
-                entry(&ids[2], 1, NOW + 10.0),
-                NOW,
-                &limits
-            ),
-            Err(RejectionReason::TooManyEntries)
-        );
+        // Full: a newcomer is refused whatever its expiration; incumbents stay.
+        for ahead in [10.0, 60.0] {
+            assert_eq!(
+                record.accept(
+                    KEY,
+                    ids[2].public_key(),
+                    entry(&ids[2], 1, NOW + ahead),
+                    NOW,
+                    &limits
+                ),
+                Err(RejectionReason::TooManyEntries)
+            );
+        }
+        assert!(record.get(&k0).is_some());
+        assert_eq!(record.len(), 2);
+        // Once an incumbent expires, there is room again.
         assert_eq!(
             record.accept(
                 KEY,
                 ids[2].public_key(),
                 entry(&ids[2], 1, NOW + 60.0),
-                NOW,
+                NOW + 30.0,
                 &limits
             ),
             Ok(InsertOutcome::Added)

@@ -24,7 +24,8 @@ pub enum RejectionReason {
     PeerIdMismatch,
     /// A newer (or identical) entry for the subkey is already held: a replay or a late copy.
     Stale,
-    /// The record was over its entry limit and this entry was among the least recent.
+    /// The record was full: a new subkey is refused (incumbents are never evicted), or a record
+    /// that arrived over the limit lost this entry (parked furthest in the future).
     TooManyEntries,
 }
 
