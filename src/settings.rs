@@ -99,6 +99,8 @@ pub struct DhtSettings {
     pub bootstrap_backoff_max: f64,
     /// Kademlia replication factor (closest peers a store writes to and a get collects from).
     pub replication: usize,
+    /// Peer ids this node never connects to nor accepts (a deny list).
+    pub deny: Vec<String>,
 }
 
 /// The `[logging]` section.
@@ -205,6 +207,14 @@ impl DhtSettings {
             bootstrap_backoff_initial: initial,
             bootstrap_backoff_max: max,
             replication,
+            deny: self
+                .deny
+                .iter()
+                .map(|id| {
+                    id.parse()
+                        .map_err(|e| invalid("dht.deny", format!("{id} is not a peer id: {e}")))
+                })
+                .collect::<Result<_, _>>()?,
             ..NodeConfig::default()
         })
     }

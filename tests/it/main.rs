@@ -1,6 +1,7 @@
 //! Integration tests of swarm-progress, one binary with a module per area (build time matters).
 
 mod cli;
+mod faults;
 mod kademlia;
 mod record_flow;
 mod supervision;
