@@ -99,6 +99,8 @@ pub struct DhtSettings {
     pub bootstrap_backoff_max: f64,
     /// Kademlia replication factor (closest peers a store writes to and a get collects from).
     pub replication: usize,
+    /// Peer ids this node never connects to nor accepts (a deny list).
+    pub deny: Vec<String>,
 }
 
 /// The `[logging]` section.
@@ -205,6 +207,14 @@ impl DhtSettings {
             bootstrap_backoff_initial: initial,
             bootstrap_backoff_max: max,
             replication,
+            deny: self
+                .deny
+                .iter()
+                .map(|id| {
+                    id.parse()
+                        .map_err(|e| invalid("dht.deny", format!("{id} is not a peer id: {e}")))
+                })
+                .collect::<Result<_, _>>()?,
             ..NodeConfig::default()
         })
     }
@@ -253,6 +263,7 @@ impl Settings {
             .list_separator(",")
             .with_list_parse_key("dht.listen")
             .with_list_parse_key("dht.bootstrap")
+            .with_list_parse_key("dht.deny")
             .source(env);
         let settings: Settings = builder.add_source(environment).build()?.try_deserialize()?;
         settings.validate()?;
@@ -317,6 +328,7 @@ mod tests {
         assert_eq!(node.bootstrap_backoff_max, defaults.bootstrap_backoff_max);
         assert_eq!(node.replication, defaults.replication);
         assert!(node.bootstrap.is_empty());
+        assert!(node.deny.is_empty());
         assert_eq!(settings.dht.key_file(), None);
         assert!(!settings.logging.json().unwrap());
     }
@@ -353,6 +365,7 @@ mod tests {
             ),
             ("SWARM_PROGRESS__DHT__MAX_ENTRIES", "0", "dht.max_entries"),
             ("SWARM_PROGRESS__DHT__REPLICATION", "0", "dht.replication"),
+            ("SWARM_PROGRESS__DHT__DENY", "not-a-peer-id", "dht.deny"),
             ("SWARM_PROGRESS__LOGGING__FORMAT", "xml", "logging.format"),
             ("SWARM_PROGRESS__HTTP__LISTEN", "localhost", "http.listen"),
             (
@@ -372,6 +385,17 @@ mod tests {
         )]);
         let settings = Settings::load_with_env(None, Some(env)).unwrap();
         assert_eq!(settings.dht.node_config().unwrap().listen.len(), 2);
+        let denied = [
+            "12D3KooWJoy9HLpn6szGTkvu9ZUdsJsNYG26CsfXrdayVG6Ge7kY",
+            "12D3KooWHec25MRNVixNp8mSiB3NpEA8SV79WiEaWq62xpmzJ17A",
+        ];
+        let env = HashMap::from([("SWARM_PROGRESS__DHT__DENY".to_owned(), denied.join(","))]);
+        let settings = Settings::load_with_env(None, Some(env)).unwrap();
+        let deny = settings.dht.node_config().unwrap().deny;
+        assert_eq!(
+            deny.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            denied
+        );
     }
 
     #[test]

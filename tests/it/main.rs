@@ -1,6 +1,7 @@
 //! Integration tests of swarm-progress, one binary with a module per area (build time matters).
 
 mod cli;
+mod faults;
 mod garbage;
 mod kademlia;
 mod liar;

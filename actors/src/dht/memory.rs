@@ -165,10 +165,16 @@ pub struct Faults {
     pub fail_probability: f64,
     /// Requests are never answered (callers hit their timeouts).
     pub drop_replies: bool,
+    /// Gets are never answered; stores are served as usual.
+    pub hang_gets: bool,
+    /// Stores are never answered; gets are served as usual.
+    pub hang_stores: bool,
     /// The peer is cut off: its stores and gets see only its own local copy.
     pub partitioned: bool,
     /// The next request makes the gateway actor panic (once).
     pub panic_on_next_request: bool,
+    /// Every request makes the gateway actor panic (a panic storm), until cleared.
+    pub panic_on_every_request: bool,
 }
 
 /// A shared, run-time switch for one peer's [`Faults`]; survives gateway restarts.
@@ -191,9 +197,10 @@ impl FaultControl {
         edit(&mut lock(&self.0));
     }
 
-    /// Takes the one-shot panic flag.
+    /// Takes the one-shot panic flag (or reads the persistent one).
     fn take_panic(&self) -> bool {
-        std::mem::take(&mut lock(&self.0).panic_on_next_request)
+        let mut faults = lock(&self.0);
+        std::mem::take(&mut faults.panic_on_next_request) || faults.panic_on_every_request
     }
 }
 
@@ -272,13 +279,13 @@ impl MemoryDht {
     }
 }
 
-/// Plays the injected faults of one request: waits the latency, never returns if replies are
-/// dropped, and fails if the failure roll said so.
-async fn play(faults: &Faults, fail: bool) -> Result<(), DhtError> {
+/// Plays the injected faults of one request (`hang`: this kind of request is never answered):
+/// waits the latency, never returns if replies are dropped, and fails if the failure roll said so.
+async fn play(faults: &Faults, fail: bool, hang: bool) -> Result<(), DhtError> {
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
-    if faults.drop_replies {
+    if faults.drop_replies || hang {
         std::future::pending::<()>().await;
     }
     if fail {
@@ -298,7 +305,7 @@ impl Handler<Store> for MemoryDht {
         let (faults, fail) = self.inject();
         let peer = self.peer.clone();
         Box::pin(async move {
-            play(&faults, fail).await?;
+            play(&faults, fail, faults.hang_stores).await?;
             let now = peer.network.now();
             if faults.partitioned {
                 let limits = peer.network.shared.limits;
@@ -317,7 +324,7 @@ impl Handler<Get> for MemoryDht {
         let (faults, fail) = self.inject();
         let peer = self.peer.clone();
         Box::pin(async move {
-            play(&faults, fail).await?;
+            play(&faults, fail, faults.hang_gets).await?;
             if faults.partitioned {
                 let now = peer.network.now();
                 return Ok(lock(&peer.shadow).get(&msg.key, now));

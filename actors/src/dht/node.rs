@@ -9,7 +9,12 @@
 //!   merged and cached locally; without `latest` the query stops at the first valid record.
 //! - Bootstrap: the configured peers are dialed and a Kademlia bootstrap runs; while no
 //!   bootstrap peer answers, it is retried with exponential backoff and a warning per attempt.
-//!   With no bootstrap peers the node starts a new swarm.
+//!   With no bootstrap peers the node starts a new swarm. A node that loses every connection
+//!   (its seed restarted, a network split) bootstraps again, with the same backoff, until a
+//!   bootstrap peer answers: without it a node whose routing table emptied would stay alone.
+//! - Deny list: peers in [`NodeConfig::deny`] (or blocked at run time with
+//!   [`NodeHandle::block_peers`]) are disconnected and refused both ways (libp2p's
+//!   `allow_block_list`); the test harness uses it to split a swarm.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +29,7 @@ use libp2p::kad::store::RecordStore;
 use libp2p::kad::{self, GetRecordOk, QueryId, QueryResult, Quorum, Record, RecordKey};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, noise, tcp, yamux, StreamProtocol, Swarm};
+use libp2p::{allow_block_list, identify, noise, tcp, yamux, StreamProtocol, Swarm};
 pub use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -68,6 +73,9 @@ pub struct NodeConfig {
     /// get collects from. 5, as hivemind's DHT (`num_replicas`); Kademlia's own default of 20
     /// made every fetch fan out to 20 peers and cost 4x more CPU at 32 peers.
     pub replication: std::num::NonZeroUsize,
+    /// Peers this node never connects to nor accepts (a deny list; more can be blocked at run
+    /// time with [`NodeHandle::block_peers`]).
+    pub deny: Vec<PeerId>,
 }
 
 impl Default for NodeConfig {
@@ -83,6 +91,7 @@ impl Default for NodeConfig {
             idle_connection_timeout: Duration::from_secs(120),
             replica_refresh: Duration::from_secs(30),
             replication: std::num::NonZeroUsize::new(5).expect("5 is not zero"),
+            deny: Vec::new(),
         }
     }
 }
@@ -119,6 +128,8 @@ pub struct NodeStats {
     pub bytes_in: AtomicU64,
     /// Bytes sent on all connections (Noise and Yamux framing included).
     pub bytes_out: AtomicU64,
+    /// Times the node lost every connection and started bootstrapping again.
+    pub rebootstraps: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -157,11 +168,18 @@ enum Command {
     Info {
         reply: oneshot::Sender<NodeInfo>,
     },
+    Block {
+        peers: Vec<PeerId>,
+        blocked: bool,
+        reply: oneshot::Sender<Result<(), DhtError>>,
+    },
     Stop,
 }
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    /// The deny list; first, so a denied connection never reaches Kademlia.
+    deny: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     kad: kad::Behaviour<ProgressStore>,
     identify: identify::Behaviour,
 }
@@ -222,6 +240,10 @@ fn build_swarm(
             .with_agent_version(format!("swarm-progress/{}", env!("CARGO_PKG_VERSION"))),
     );
     let idle = config.idle_connection_timeout;
+    let mut deny = allow_block_list::Behaviour::<allow_block_list::BlockedPeers>::default();
+    for peer in &config.deny {
+        deny.block_peer(*peer);
+    }
     let tcp_stats = stats.clone();
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
@@ -247,7 +269,11 @@ fn build_swarm(
             },
         )
         .map_err(|e| failed(&e))?
-        .with_behaviour(|_| Behaviour { kad, identify })
+        .with_behaviour(|_| Behaviour {
+            deny,
+            kad,
+            identify,
+        })
         .map_err(|e| failed(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
         .build())
@@ -402,6 +428,28 @@ impl NodeHandle {
             .send(Command::Info { reply })
             .map_err(|_| DhtError::Unavailable)?;
         response.await.map_err(|_| DhtError::Unavailable)
+    }
+
+    /// Disconnects from `peers` and refuses them from now on, both ways (the deny list).
+    pub async fn block_peers(&self, peers: &[PeerId]) -> Result<(), DhtError> {
+        let peers = peers.to_vec();
+        self.call(|reply| Command::Block {
+            peers,
+            blocked: true,
+            reply,
+        })
+        .await
+    }
+
+    /// Takes `peers` off the deny list (connections are made again on demand).
+    pub async fn unblock_peers(&self, peers: &[PeerId]) -> Result<(), DhtError> {
+        let peers = peers.to_vec();
+        self.call(|reply| Command::Block {
+            peers,
+            blocked: false,
+            reply,
+        })
+        .await
     }
 
     /// Stops the node (does not wait).
@@ -571,6 +619,7 @@ impl EventLoop {
         self.next_bootstrap = Some(Instant::now() + delay);
         if attempt > 1 {
             warn!(
+                peer = %self.swarm.local_peer_id(),
                 attempt,
                 retry_in_ms = delay.as_millis() as u64,
                 "no bootstrap peer answered yet; retrying"
@@ -611,6 +660,21 @@ impl EventLoop {
                     listen_addrs,
                     connected_peers: self.swarm.connected_peers().count(),
                 });
+            }
+            Command::Block {
+                peers,
+                blocked,
+                reply,
+            } => {
+                let deny = &mut self.swarm.behaviour_mut().deny;
+                for peer in peers {
+                    if blocked {
+                        deny.block_peer(peer);
+                    } else {
+                        deny.unblock_peer(peer);
+                    }
+                }
+                let _ = reply.send(Ok(()));
             }
             Command::Stop => {}
         }
@@ -767,6 +831,21 @@ impl EventLoop {
                 info!(%peer_id, "connected to a bootstrap peer");
                 self.bootstrapped = true;
                 self.next_bootstrap = None;
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } if !self.config.bootstrap.is_empty()
+                && self.bootstrapped
+                && self.swarm.connected_peers().next().is_none() =>
+            {
+                // Alone: bootstrap again (with backoff) until a bootstrap peer answers.
+                info!(last = %peer_id, "lost every peer; bootstrapping again");
+                bump(&self.stats.rebootstraps, 1);
+                self.bootstrapped = false;
+                self.bootstrap_attempts = 0;
+                self.next_bootstrap = Some(Instant::now() + self.config.bootstrap_backoff_initial);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
