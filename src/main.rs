@@ -60,8 +60,9 @@ struct BenchFlags {
     /// Ideal epoch length, seconds (sets the target batch size).
     #[arg(long, default_value_t = 4.0)]
     epoch_seconds: f64,
-    /// How often the probe polls ready_to_update_epoch, milliseconds.
-    #[arg(long, default_value_t = 5)]
+    /// The probe checks ready_to_update_epoch on every tracker state change, at the ETA, and
+    /// at least this often, milliseconds.
+    #[arg(long, default_value_t = 50)]
     probe_ms: u64,
     /// Most calls of each kind in the latency phase.
     #[arg(long, default_value_t = 300)]

@@ -99,6 +99,9 @@ pub struct DhtSettings {
     pub bootstrap_backoff_max: f64,
     /// Kademlia replication factor (closest peers a store writes to and a get collects from).
     pub replication: usize,
+    /// A latest read finishes once this many other peers returned the record (0: the whole
+    /// lookup).
+    pub read_quorum: usize,
     /// Peer ids this node never connects to nor accepts (a deny list).
     pub deny: Vec<String>,
 }
@@ -207,6 +210,7 @@ impl DhtSettings {
             bootstrap_backoff_initial: initial,
             bootstrap_backoff_max: max,
             replication,
+            read_quorum: self.read_quorum,
             deny: self
                 .deny
                 .iter()

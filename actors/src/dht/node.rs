@@ -69,6 +69,10 @@ pub struct NodeConfig {
     /// straight to them (no lookup) until this passes or the routing table gains a peer (then
     /// the next store runs a new lookup, at most one per second).
     pub replica_refresh: Duration,
+    /// A latest read finishes once this many other peers returned the record (every store
+    /// writes to all `replication` replicas, so each holds nearly the whole record); 0 waits
+    /// for the whole lookup. Fewer copies per read is fewer bytes and less decoding.
+    pub read_quorum: usize,
     /// Kademlia's replication factor k: how many of the closest peers a store writes to and a
     /// get collects from. 5, as hivemind's DHT (`num_replicas`); Kademlia's own default of 20
     /// made every fetch fan out to 20 peers and cost 4x more CPU at 32 peers.
@@ -90,6 +94,7 @@ impl Default for NodeConfig {
             bootstrap_backoff_max: Duration::from_secs(30),
             idle_connection_timeout: Duration::from_secs(120),
             replica_refresh: Duration::from_secs(30),
+            read_quorum: 3,
             replication: std::num::NonZeroUsize::new(5).expect("5 is not zero"),
             deny: Vec::new(),
         }
@@ -503,6 +508,8 @@ struct PendingGet {
     key: RecordKey,
     latest: bool,
     merged: ProgressRecord,
+    /// Other peers that returned the record so far.
+    copies: usize,
     reply: Option<oneshot::Sender<Result<Option<ProgressRecord>, DhtError>>>,
     started: Instant,
 }
@@ -808,6 +815,7 @@ impl EventLoop {
                 key: record_key,
                 latest,
                 merged: local,
+                copies: 0,
                 reply: Some(reply),
                 started: Instant::now(),
             },
@@ -941,6 +949,7 @@ impl EventLoop {
         let mut timed_out = false;
         match result {
             Ok(GetRecordOk::FoundRecord(found)) if found.peer.is_some() => {
+                pending.copies += 1;
                 let store = self.kad().store_mut();
                 // What this get already merged is validated: identical entries are not
                 // re-verified (most of a record is unchanged from one read to the next).
@@ -957,7 +966,10 @@ impl EventLoop {
             Err(kad::GetRecordError::Timeout { .. }) => timed_out = true,
             Err(_) => {}
         }
-        let done = last || (!pending.latest && !pending.merged.is_empty());
+        let quorum = self.config.read_quorum;
+        let done = last
+            || (!pending.latest && !pending.merged.is_empty())
+            || (pending.latest && quorum > 0 && pending.copies >= quorum);
         if !done {
             self.gets.insert(id, pending);
             return;
