@@ -37,6 +37,10 @@ if [ "${QUICK:-0}" = 1 ]; then
 else
   DA=40; DB=60; PEERS=(4 16 32 64); SCALE=(100 300 1000)
 fi
+# PEERS_LIST="4 16" / SCALE_LIST="100" (space-separated) override the lists; SCALE_LIST=""
+# skips scale mode.
+if [ -n "${PEERS_LIST+x}" ]; then read -r -a PEERS <<< "$PEERS_LIST"; fi
+if [ -n "${SCALE_LIST+x}" ]; then read -r -a SCALE <<< "$SCALE_LIST"; fi
 
 for n in "${PEERS[@]}"; do
   for refresh in fast default; do
@@ -44,7 +48,7 @@ for n in "${PEERS[@]}"; do
     run "process-B-$refresh-n$n" --mode process --peers "$n" --refresh "$refresh" "${B[@]}" --duration $DB
   done
 done
-for n in "${SCALE[@]}"; do
+for n in ${SCALE[@]+"${SCALE[@]}"}; do
   run "scale-B-default-n$n" --mode scale --peers "$n" --refresh default "${B[@]}" --duration $DB \
     --latency-calls 50
 done
