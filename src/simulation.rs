@@ -114,7 +114,7 @@ impl SimulatedTrainer {
 }
 
 /// Figures of one epoch of a simulated swarm.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EpochSummary {
     /// The epoch.
     pub epoch: u64,

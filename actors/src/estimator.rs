@@ -127,11 +127,22 @@ where
     let n = num_peers as f64;
     let expected_max_peers =
         (n + config.expected_drift_peers).max(n * (1.0 + config.expected_drift_rate));
-    let fetch_in = clip(
+    let mut fetch_in = clip(
         eta_seconds * n / expected_max_peers,
         config.min_refresh_period,
         config.max_refresh_period,
     );
+    // Not in hivemind: while some trainer's speed is still unknown (it has not reported
+    // samples yet, as every peer at the start of a run), the ETA says nothing and would push the
+    // next read out to `max_refresh_period`, blind to the swarm's first epoch. Read at least
+    // every `default_refresh_period` until every trainer's speed is known.
+    let unknown_speed = peers
+        .iter()
+        .zip(&counted)
+        .any(|(p, c)| !p.client_mode && c.samples_per_second <= ACTIVE_SPEED);
+    if unknown_speed {
+        fetch_in = fetch_in.min(config.default_refresh_period.max(config.min_refresh_period));
+    }
 
     let global = GlobalProgress {
         epoch: global_epoch,
@@ -444,6 +455,34 @@ mod tests {
     }
 
     #[test]
+    fn unknown_speeds_cap_the_refresh_at_the_default_period() {
+        let local = peer(0, 0, 0.0, NOW);
+        // Three trainers that have not reported samples yet (EMA eps): the ETA is ~1e22 s,
+        // hivemind would wait max_refresh (10 s); we read again after default_refresh (3 s).
+        let idle: Vec<_> = (0..3).map(|_| Some(peer(0, 0, 1e-20, NOW))).collect();
+        let g = run(&local, 1e-20, &idle);
+        assert!(close(g.next_fetch_time, NOW + 3.0), "{g:?}");
+        // One of three still unknown: same cap.
+        let mixed = vec![
+            Some(peer(0, 0, 1.0, NOW)),
+            Some(peer(0, 0, 1.0, NOW)),
+            Some(peer(0, 0, 1e-20, NOW)),
+        ];
+        let g = run(&local, 1.0, &mixed);
+        assert!(close(g.next_fetch_time, NOW + 3.0), "{g:?}");
+        // A watcher (client mode) never reports samples: it does not hold the cap.
+        let mut watcher = peer(0, 0, 1e-20, NOW);
+        watcher.client_mode = true;
+        let known = vec![
+            Some(peer(0, 0, 1.0, NOW)),
+            Some(peer(0, 0, 1.0, NOW)),
+            Some(watcher),
+        ];
+        let g = run(&local, 1.0, &known);
+        assert!(close(g.next_fetch_time, NOW + 10.0), "{g:?}");
+    }
+
+    #[test]
     fn refresh_period_uses_drift_and_is_clipped() {
         let local = peer(0, 0, 0.0, NOW);
         // One peer, 0 samples at 100/s: eta 10 s; expected max peers = max(1 + 3, 1.2) = 4;
@@ -486,7 +525,8 @@ mod tests {
         let g = run(&local, 0.0, &[Some(peer(0, 0, 0.0, NOW))]);
         assert!(g.eta_next_epoch.is_finite());
         assert!(g.eta_next_epoch > NOW + 1e20);
-        assert!(close(g.next_fetch_time, NOW + 10.0));
+        // Speeds unknown: read again after default_refresh, not max_refresh (hivemind: 10 s).
+        assert!(close(g.next_fetch_time, NOW + 3.0));
         let alone = run(&local, 0.0, &[]);
         assert!(alone.eta_next_epoch.is_finite());
     }

@@ -65,6 +65,9 @@ pub struct SwarmFigures {
     pub spread_s: Spread,
     /// Overshoot fraction per complete epoch.
     pub overshoot: Spread,
+    /// Every epoch some peer left: when the true sum crossed the target, how many peers left,
+    /// each one's lag.
+    pub epochs: Vec<crate::simulation::EpochSummary>,
 }
 
 /// Computes the figures of the epochs that all `runs` left, relative to `start`.
@@ -78,6 +81,7 @@ pub fn swarm_figures(runs: &[PeerRun], target: u64, start: Instant) -> SwarmFigu
     let mut spreads = Vec::new();
     let mut overshoots = Vec::new();
     let complete: Vec<_> = epochs.iter().filter(|e| e.peers == n).collect();
+    let complete_epochs = complete.len();
     for e in &complete {
         let Some(crossed) = e.crossed_at else {
             continue;
@@ -99,11 +103,12 @@ pub fn swarm_figures(runs: &[PeerRun], target: u64, start: Instant) -> SwarmFigu
         }
     }
     SwarmFigures {
-        complete_epochs: complete.len(),
+        complete_epochs,
         lag_s: Spread::of(&lags),
         probe_lag_s: Spread::of(&probe_lags),
         spread_s: Spread::of(&spreads),
         overshoot: Spread::of(&overshoots),
+        epochs,
     }
 }
 
