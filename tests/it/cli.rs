@@ -411,3 +411,60 @@ fn a_small_benchmark_runs_and_writes_its_figures() {
         "{report}"
     );
 }
+
+#[test]
+fn a_small_process_mode_benchmark_runs_its_peers_as_processes_and_cleans_up() {
+    let path = std::env::temp_dir().join(format!(
+        "swarm-progress-bench-process-{}.json",
+        std::process::id()
+    ));
+    let output = binary()
+        .args(["bench", "--mode", "process", "--peers", "3"])
+        .args([
+            "--duration",
+            "4",
+            "--epoch-seconds",
+            "1",
+            "--period-ms",
+            "100",
+        ])
+        .args(["--latency-calls", "5", "--latency-limit", "5", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("| process (tcp) | 3 | fast |"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(report["mode"], "process");
+    assert!(report["complete_epochs"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(report["entries_seen"], 3, "{report}");
+    let per_peer = &report["per_peer"];
+    for field in [
+        "cpu_s_per_min",
+        "peak_rss_mib",
+        "sent_kib_per_min",
+        "received_kib_per_min",
+    ] {
+        assert!(per_peer[field].as_f64().unwrap() > 0.0, "{field}: {report}");
+    }
+    assert!(
+        per_peer["stores_per_min"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    // Every peer process was stopped and reaped before the command returned.
+    let pattern = format!("{} bench-peer", env!("CARGO_BIN_EXE_swarm-progress"));
+    if let Ok(left) = std::process::Command::new("pgrep")
+        .args(["-f", &pattern])
+        .output()
+    {
+        let left = String::from_utf8_lossy(&left.stdout);
+        assert!(left.trim().is_empty(), "peer processes left behind: {left}");
+    }
+}
