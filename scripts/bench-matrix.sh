@@ -66,4 +66,5 @@ if [ -n "${VENV:-}" ]; then
   done
   python3 "$BASE/summarize.py" "$OUT"/hivemind-*.json > "$OUT/hivemind-summary.md" || true
 fi
-echo "results in $OUT (summary.md)" >&2
+python3 scripts/bench-table.py "$OUT" > "$OUT/side-by-side.md" || true
+echo "results in $OUT (summary.md, side-by-side.md)" >&2
