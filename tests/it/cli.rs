@@ -418,7 +418,16 @@ fn a_small_process_mode_benchmark_runs_its_peers_as_processes_and_cleans_up() {
         "swarm-progress-bench-process-{}.json",
         std::process::id()
     ));
+    // Inherited by the peer processes: how to find them afterwards, and only them.
+    let marker = format!(
+        "bench-process-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
     let output = binary()
+        .env("SWARM_PROGRESS_TEST_MARKER", &marker)
         .args(["bench", "--mode", "process", "--peers", "3"])
         .args([
             "--duration",
@@ -459,12 +468,22 @@ fn a_small_process_mode_benchmark_runs_its_peers_as_processes_and_cleans_up() {
         "{report}"
     );
     // Every peer process was stopped and reaped before the command returned.
-    let pattern = format!("{} bench-peer", env!("CARGO_BIN_EXE_swarm-progress"));
-    if let Ok(left) = std::process::Command::new("pgrep")
-        .args(["-f", &pattern])
-        .output()
-    {
-        let left = String::from_utf8_lossy(&left.stdout);
-        assert!(left.trim().is_empty(), "peer processes left behind: {left}");
-    }
+    let needle = format!("SWARM_PROGRESS_TEST_MARKER={marker}");
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read(e.path().join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "peer processes left behind: {left:?}");
 }

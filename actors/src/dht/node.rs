@@ -790,14 +790,22 @@ impl EventLoop {
     ) {
         let record_key = RecordKey::new(&key);
         let now = self.clock.now();
-        let mut local = self
+        let stored = self
             .kad()
             .store_mut()
             .progress(&record_key)
             .unwrap_or_default();
-        if let Some(read) = self.read_cache.get(&record_key) {
-            local.merge_bounded(read, now, self.config.limits.max_entries);
-        }
+        // What this node read last is the incumbent set of its reads: entries it already
+        // validated are not evicted by newcomers in its record store (a flood it received as a
+        // replica must not push out honest entries it had read).
+        let local = match self.read_cache.get(&record_key) {
+            Some(read) => {
+                let mut local = read.clone();
+                local.merge_bounded(&stored, now, self.config.limits.max_entries);
+                local
+            }
+            None => stored,
+        };
         if !latest && !local.is_empty() {
             bump(&self.stats.gets_ok, 1);
             let _ = reply.send(Ok(Some(local)));
