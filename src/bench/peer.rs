@@ -11,10 +11,10 @@ use std::cell::Cell;
 use std::io::{BufRead, Write};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use swarm_progress_actors::clock::SystemClock;
+use swarm_progress_actors::clock::{Clock, SystemClock};
 use swarm_progress_actors::dht::kademlia::KademliaPeer;
 use swarm_progress_actors::dht::node::{Multiaddr, NodeConfig};
 use swarm_progress_actors::identity::Identity;
@@ -65,17 +65,11 @@ pub struct PeerResult {
     pub latencies: Option<Latencies>,
 }
 
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// The `Instant` at which the wall clock reads `unix` (the clock is shared by every process on
 /// the machine, so all peers agree on it to the resolution of the clock).
 pub(crate) fn instant_at_unix(unix: f64) -> Instant {
     let now = Instant::now();
-    let ahead = unix - unix_now();
+    let ahead = unix - SystemClock.now();
     if ahead >= 0.0 {
         now + Duration::from_secs_f64(ahead)
     } else {

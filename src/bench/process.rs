@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use swarm_progress_actors::clock::SystemClock;
+use swarm_progress_actors::clock::{Clock, SystemClock};
 use swarm_progress_actors::dht::node::{NodeConfig, NodeHandle};
 use swarm_progress_actors::identity::Identity;
 use tokio::sync::mpsc;
@@ -65,12 +65,6 @@ enum Event {
     Message(usize, PeerMessage),
     Garbage(usize, String),
     Exited(usize),
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Runs process mode with the current executable as the peers' program.
@@ -161,7 +155,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
         }
     }
     let setup_seconds = setup.elapsed().as_secs_f64();
-    let start_unix = unix_now() + 0.5;
+    let start_unix = SystemClock.now() + 0.5;
     let start = instant_at_unix(start_unix);
     peers.tell_all(&format!("go {start_unix:.6}"));
 

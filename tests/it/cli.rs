@@ -374,20 +374,19 @@ fn json_logs_carry_the_prefix_and_peer_id_in_spans() {
     );
 }
 
-#[test]
-fn a_small_benchmark_runs_and_writes_its_figures() {
-    let path =
-        std::env::temp_dir().join(format!("swarm-progress-bench-{}.json", std::process::id()));
+/// Runs a small `bench` (3 peers, 4 s of 1 s epochs, 100 ms steps, 5 latency calls) with
+/// `mode_args` and `env`; checks it succeeded and printed `row`; returns its JSON report.
+fn small_bench(mode_args: &[&str], env: &[(&str, &str)], row: &str) -> serde_json::Value {
+    let path = std::env::temp_dir().join(format!(
+        "swarm-progress-bench-{}-{}.json",
+        mode_args.join("-"),
+        std::process::id()
+    ));
     let output = binary()
-        .args([
-            "bench",
-            "--peers",
-            "3",
-            "--duration",
-            "4",
-            "--epoch-seconds",
-            "1",
-        ])
+        .envs(env.iter().copied())
+        .arg("bench")
+        .args(mode_args)
+        .args(["--peers", "3", "--duration", "4", "--epoch-seconds", "1"])
         .args(["--period-ms", "100", "--latency-calls", "5", "--out"])
         .arg(&path)
         .output()
@@ -398,13 +397,19 @@ fn a_small_benchmark_runs_and_writes_its_figures() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("| scale (memory) | 3 | fast |"), "{stdout}");
+    assert!(stdout.contains(row), "{stdout}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     std::fs::remove_file(&path).unwrap();
-    assert_eq!(report["peers"], 3);
     assert!(report["complete_epochs"].as_u64().unwrap() >= 1, "{report}");
     assert_eq!(report["entries_seen"], 3, "{report}");
+    report
+}
+
+#[test]
+fn a_small_benchmark_runs_and_writes_its_figures() {
+    let report = small_bench(&[], &[], "| scale (memory) | 3 | fast |");
+    assert_eq!(report["peers"], 3);
     assert!(report["lag_s"]["p50"].is_number(), "{report}");
     assert!(
         report["cpu_s_per_min_per_peer"].as_f64().unwrap() > 0.0,
@@ -414,10 +419,6 @@ fn a_small_benchmark_runs_and_writes_its_figures() {
 
 #[test]
 fn a_small_process_mode_benchmark_runs_its_peers_as_processes_and_cleans_up() {
-    let path = std::env::temp_dir().join(format!(
-        "swarm-progress-bench-process-{}.json",
-        std::process::id()
-    ));
     // Inherited by the peer processes: how to find them afterwards, and only them.
     let marker = format!(
         "bench-process-test-{}-{}",
@@ -426,31 +427,11 @@ fn a_small_process_mode_benchmark_runs_its_peers_as_processes_and_cleans_up() {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     );
-    let output = binary()
-        .env("SWARM_PROGRESS_TEST_MARKER", &marker)
-        .args(["bench", "--mode", "process", "--peers", "3"])
-        .args([
-            "--duration",
-            "4",
-            "--epoch-seconds",
-            "1",
-            "--period-ms",
-            "100",
-        ])
-        .args(["--latency-calls", "5", "--latency-limit", "5", "--out"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let report = small_bench(
+        &["--mode", "process", "--latency-limit", "5"],
+        &[("SWARM_PROGRESS_TEST_MARKER", &marker)],
+        "| process (tcp) | 3 | fast |",
     );
-    assert!(stdout.contains("| process (tcp) | 3 | fast |"), "{stdout}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    std::fs::remove_file(&path).unwrap();
     assert_eq!(report["mode"], "process");
     assert!(report["complete_epochs"].as_u64().unwrap() >= 1, "{report}");
     assert_eq!(report["entries_seen"], 3, "{report}");
