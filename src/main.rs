@@ -70,6 +70,10 @@ struct BenchFlags {
     /// Longest latency phase, seconds.
     #[arg(long, default_value_t = 25.0)]
     latency_limit: f64,
+    /// Scale mode: run the peers' libp2p nodes on this many shared threads (0: a thread per
+    /// node).
+    #[arg(long, default_value_t = 0)]
+    node_threads: usize,
 }
 
 impl BenchFlags {
@@ -98,6 +102,7 @@ impl BenchFlags {
             probe: Duration::from_millis(self.probe_ms),
             latency_calls: self.latency_calls,
             latency_limit: Duration::from_secs_f64(self.latency_limit),
+            node_threads: self.node_threads,
             ..bench::BenchOptions::default()
         };
         options.validate().map_err(|e| e.to_string())?;

@@ -163,6 +163,8 @@ pub struct Report {
     pub mode: &'static str,
     /// `memory` or `tcp`.
     pub transport: &'static str,
+    /// Scale mode: threads the nodes share (0: a thread per node; process mode: 0).
+    pub node_threads: usize,
     /// Peers.
     pub peers: usize,
     /// Refresh preset.
@@ -214,10 +216,14 @@ impl Report {
         let k = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.0}"));
         let s = &self.swarm;
         let p = &self.per_peer;
+        let placement = match self.node_threads {
+            0 => self.transport.to_owned(),
+            k => format!("{}, nodes on {k} threads", self.transport),
+        };
         format!(
             "| {} ({}) | {} | {} | {} / {:.2} s | {} / {:.1} | {} / {} / {} | {} / {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} / {} | {} / {} | {} / {} |",
             self.mode,
-            self.transport,
+            placement,
             self.peers,
             self.refresh,
             self.batch_size,

@@ -120,6 +120,8 @@ pub struct BenchOptions {
     pub latency_limit: Duration,
     /// Longest wait for the swarm to assemble before the epoch phase.
     pub setup_limit: Duration,
+    /// Scale mode: the peers' nodes share this many threads (0: a thread per node).
+    pub node_threads: usize,
 }
 
 impl Default for BenchOptions {
@@ -136,6 +138,7 @@ impl Default for BenchOptions {
             latency_calls: 300,
             latency_limit: Duration::from_secs(25),
             setup_limit: Duration::from_secs(120),
+            node_threads: 0,
         }
     }
 }

@@ -234,6 +234,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
     Ok(Report {
         mode: "process",
         transport: "tcp",
+        node_threads: 0,
         peers: n,
         refresh: options.refresh.name(),
         batch_size: options.batch_size,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use swarm_progress_actors::clock::SystemClock;
 use swarm_progress_actors::dht::kademlia::KademliaPeer;
 use swarm_progress_actors::dht::node::{Multiaddr, NodeConfig, NodeHandle};
+use swarm_progress_actors::dht::threads::NodeThreads;
 use swarm_progress_actors::identity::Identity;
 
 use super::figures::{swarm_figures, PeerRun, PerPeer, Report, Spread};
@@ -53,16 +54,23 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
     .map_err(|e| start_err(&e))?;
     let seed_addr = first_listen_addr(&seed).await?;
 
+    let threads = match options.node_threads {
+        0 => None,
+        k => Some(NodeThreads::new(k).map_err(|e| start_err(&e))?),
+    };
     let setup = Instant::now();
     let mut trackers = Vec::with_capacity(n);
     let mut peers = Vec::with_capacity(n);
     for _ in 0..n {
         let identity = Arc::new(Identity::generate().map_err(|e| start_err(&e))?);
-        let peer = KademliaPeer::new(
+        let mut peer = KademliaPeer::new(
             identity.clone(),
             node_config(vec![seed_addr.clone()]),
             SystemClock::shared(),
         );
+        if let Some(threads) = &threads {
+            peer = peer.with_threads(threads.clone());
+        }
         let tracker = ProgressTracker::start(config.clone(), peer.clone())
             .await
             .map_err(|e| start_err(&e))?;
@@ -139,9 +147,13 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
         None => Default::default(),
     };
 
-    for tracker in &trackers {
-        let _ = tracker.shutdown(Duration::from_secs(5)).await;
-    }
+    // All at once: one by one, a saturated swarm of 1,000 took over an hour to stop.
+    futures::future::join_all(
+        trackers
+            .iter()
+            .map(|tracker| tracker.shutdown(Duration::from_secs(5))),
+    )
+    .await;
     seed.stop();
 
     let minutes = elapsed / 60.0;
@@ -149,6 +161,7 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
     Ok(Report {
         mode: "scale",
         transport: if tcp { "tcp" } else { "memory" },
+        node_threads: options.node_threads,
         peers: n,
         refresh: options.refresh.name(),
         batch_size: options.batch_size,

@@ -9,6 +9,7 @@ use actix::prelude::*;
 
 use crate::clock::SharedClock;
 use crate::dht::node::{NodeConfig, NodeHandle};
+use crate::dht::threads::NodeThreads;
 use crate::dht::{DhtError, DhtHandle, GatewayFactory, Get, StopGateway, Store};
 use crate::identity::{Identity, IdentityError};
 use crate::records::ProgressRecord;
@@ -66,6 +67,8 @@ pub struct KademliaPeer {
     identity: Arc<Identity>,
     config: NodeConfig,
     clock: SharedClock,
+    /// Shared threads to run the node on (`None`: a thread of its own).
+    threads: Option<NodeThreads>,
     /// The node of the most recent gateway (for inspection).
     current: Arc<Mutex<Option<NodeHandle>>>,
 }
@@ -77,8 +80,15 @@ impl KademliaPeer {
             identity,
             config,
             clock,
+            threads: None,
             current: Arc::default(),
         }
+    }
+
+    /// Runs this peer's nodes on the shared `threads` instead of a thread of their own.
+    pub fn with_threads(mut self, threads: NodeThreads) -> Self {
+        self.threads = Some(threads);
+        self
     }
 
     /// A peer whose identity is kept in `key_file` (PKCS#8, created with mode 0600 if missing),
@@ -110,7 +120,12 @@ impl GatewayFactory for KademliaPeer {
     }
 
     fn start(&self) -> Result<DhtHandle, DhtError> {
-        let node = NodeHandle::start(&self.identity, self.config.clone(), self.clock.clone())?;
+        let node = NodeHandle::start_on(
+            &self.identity,
+            self.config.clone(),
+            self.clock.clone(),
+            self.threads.as_ref(),
+        )?;
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(node.clone());
         Ok(DhtHandle::of(&KademliaGateway::new(node).start()))
     }

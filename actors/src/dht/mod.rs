@@ -10,6 +10,7 @@ pub mod kademlia;
 pub mod memory;
 pub mod metered;
 pub mod node;
+pub mod threads;
 
 use std::future::Future;
 use std::sync::Arc;

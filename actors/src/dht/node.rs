@@ -1,6 +1,6 @@
 //! The libp2p node: a swarm (TCP with Noise and Yamux, plus libp2p's in-memory transport;
 //! Kademlia in server mode over a [`ProgressStore`]; Identify) owned by one event loop that runs
-//! on its own Arbiter thread and takes [`Command`]s with oneshot replies. [`NodeHandle`] is the
+//! on its own Arbiter thread (or a shared one, [`NodeThreads`]) and takes [`Command`]s with oneshot replies. [`NodeHandle`] is the
 //! cheap, cloneable way in; the `KademliaGateway` actor is the typed front of it.
 //!
 //! - Store: the peer's own signed entry is validated locally, then put with `Quorum::One` (the
@@ -37,6 +37,7 @@ use tracing::{debug, info, warn};
 use crate::clock::SharedClock;
 use crate::dht::kad_store::{ProgressStore, SharedRejections};
 use crate::dht::metered::Metered;
+use crate::dht::threads::NodeThreads;
 use crate::dht::DhtError;
 use crate::identity::{Identity, PeerKey};
 use crate::records::{ProgressRecord, RecordLimits, RejectionCounts, SignedEntry};
@@ -300,6 +301,17 @@ impl NodeHandle {
         config: NodeConfig,
         clock: SharedClock,
     ) -> Result<Self, DhtError> {
+        Self::start_on(identity, config, clock, None)
+    }
+
+    /// [`NodeHandle::start`] on one of the shared `threads` (`None`: a new thread of its own).
+    /// Must not be called from one of those threads: it waits for the node to be built there.
+    pub fn start_on(
+        identity: &Identity,
+        config: NodeConfig,
+        clock: SharedClock,
+        threads: Option<&NodeThreads>,
+    ) -> Result<Self, DhtError> {
         for addr in &config.bootstrap {
             if peer_id_of(addr).is_none() {
                 return Err(DhtError::Failed(format!(
@@ -313,7 +325,16 @@ impl NodeHandle {
         let stats = Arc::new(NodeStats::default());
         let (commands, receiver) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let arbiter = Arbiter::new();
+        // A thread of its own is stopped when the node's loop ends; a shared one is not.
+        let (arbiter, own_thread) = match threads {
+            Some(threads) => (threads.pick(), false),
+            None => (
+                Arbiter::try_new()
+                    .map_err(|e| DhtError::Failed(format!("cannot start the node's thread: {e}")))?
+                    .handle(),
+                true,
+            ),
+        };
         let loop_stats = stats.clone();
         let loop_rejections = rejections.clone();
         let request_timeout = config.request_timeout;
@@ -344,7 +365,9 @@ impl NodeHandle {
                     let _ = ready_tx.send(Err(e));
                 }
             }
-            Arbiter::current().stop();
+            if own_thread {
+                Arbiter::current().stop();
+            }
         });
         if !spawned {
             return Err(DhtError::Failed("cannot start the node's thread".into()));
