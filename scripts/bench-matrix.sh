@@ -66,5 +66,6 @@ if [ -n "${VENV:-}" ]; then
   done
   python3 "$BASE/summarize.py" "$OUT"/hivemind-*.json > "$OUT/hivemind-summary.md" || true
 fi
-python3 scripts/bench-table.py "$OUT" > "$OUT/side-by-side.md" || true
+if [ -n "${VENV:-}" ]; then SAME=--same-run; else SAME=; fi
+python3 scripts/bench-table.py $SAME "$OUT" > "$OUT/side-by-side.md" || true
 echo "results in $OUT (summary.md, side-by-side.md)" >&2

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Side-by-side markdown table: our `bench --out` JSON files beside hivemind's reference runs.
 
-Usage: python3 scripts/bench-table.py OUR_DIR [REFERENCE_JSON ...]
+Usage: python3 scripts/bench-table.py [--same-run] OUR_DIR [REFERENCE_JSON ...]
 
 OUR_DIR holds `process-*.json` / `scale-*.json` from scripts/bench-matrix.sh. The reference files
 are `hm_progress_bench.py --out` files (default: ../shared/baseline/results/*.json, plus any
 `hivemind-*.json` in OUR_DIR); their figures are medians over repeats, as in the baseline's
-summarize.py. Rows are grouped by (load, refresh, N).
+summarize.py. Rows are grouped by (load, refresh, N). With --same-run, the reference rows are
+only the `hivemind-*.json` of OUR_DIR: hivemind measured in the same run as ours.
 """
 import glob
 import json
@@ -83,13 +84,19 @@ def reference(paths):
 
 
 def main(argv):
+    same_run = "--same-run" in argv
+    argv = [a for a in argv if a != "--same-run"]
     if not argv:
         print(__doc__)
         return 2
     our_dir = argv[0]
     here = os.path.dirname(os.path.abspath(__file__))
-    refs = argv[1:] or sorted(glob.glob(os.path.join(here, "..", "..", "shared", "baseline", "results", "*.json")))
-    refs += sorted(glob.glob(os.path.join(our_dir, "hivemind-*.json")))
+    same = sorted(glob.glob(os.path.join(our_dir, "hivemind-*.json")))
+    if same_run:
+        refs = same
+    else:
+        refs = argv[1:] or sorted(glob.glob(os.path.join(here, "..", "..", "shared", "baseline", "results", "*.json")))
+        refs += [p for p in same if p not in refs]
     mine = {}
     for path in sorted(glob.glob(os.path.join(our_dir, "*.json"))):
         if os.path.basename(path).startswith("hivemind-"):
