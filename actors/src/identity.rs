@@ -53,6 +53,27 @@ impl PeerKey {
             .verify(message, signature)
             .is_ok()
     }
+
+    /// Checks many `(key, message, signature)` triples at once with Ed25519 batch verification
+    /// (ed25519-dalek; about a third of the cost per signature of one-by-one checks at a few
+    /// hundred). True only if every signature is valid. False says only that some triple failed
+    /// (or a key is not a point, or is of small order): the caller finds which with
+    /// [`PeerKey::verify`], which stays the judge of a single signature.
+    pub fn verify_batch(items: &[(&PeerKey, &[u8], &[u8; SIGNATURE_LEN])]) -> bool {
+        let mut keys = Vec::with_capacity(items.len());
+        for (key, _, _) in items {
+            match ed25519_dalek::VerifyingKey::from_bytes(&key.0) {
+                Ok(k) if !k.is_weak() => keys.push(k),
+                _ => return false,
+            }
+        }
+        let messages: Vec<&[u8]> = items.iter().map(|(_, m, _)| *m).collect();
+        let signatures: Vec<ed25519_dalek::Signature> = items
+            .iter()
+            .map(|(_, _, s)| ed25519_dalek::Signature::from_bytes(s))
+            .collect();
+        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+    }
 }
 
 impl fmt::Debug for PeerKey {

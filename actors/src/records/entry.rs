@@ -93,6 +93,10 @@ impl EntryDecodeError {
     }
 }
 
+/// Fewest signatures checked as one batch by [`SignedEntry::verify_all`]: below this, batch
+/// verification saves little over one-by-one checks.
+pub const BATCH_VERIFY_MIN: usize = 4;
+
 fn signing_message(
     key: &str,
     subkey: &PeerKey,
@@ -201,6 +205,31 @@ impl SignedEntry {
         subkey.verify(&msg, &self.signature)
     }
 
+    /// [`SignedEntry::verify`] of each of `entries` under `key`, in order. From
+    /// [`BATCH_VERIFY_MIN`] entries on they are checked together with batch verification
+    /// ([`PeerKey::verify_batch`]); only if the batch fails is each checked on its own, so a
+    /// forger among them costs the readers one batch more, and never wins.
+    pub fn verify_all(key: &str, entries: &[(&PeerKey, &SignedEntry)]) -> Vec<bool> {
+        let one_by_one = || entries.iter().map(|(s, e)| e.verify(key, s)).collect();
+        if entries.len() < BATCH_VERIFY_MIN {
+            return one_by_one();
+        }
+        let messages: Vec<Vec<u8>> = entries
+            .iter()
+            .map(|(s, e)| signing_message(key, s, e.kind(), &e.value_bytes, e.expiration))
+            .collect();
+        let items: Vec<(&PeerKey, &[u8], &[u8; SIGNATURE_LEN])> = entries
+            .iter()
+            .zip(&messages)
+            .map(|((s, e), m)| (*s, m.as_slice(), &e.signature))
+            .collect();
+        if PeerKey::verify_batch(&items) {
+            vec![true; entries.len()]
+        } else {
+            one_by_one()
+        }
+    }
+
     /// Full validation of an entry held under `key` / `subkey` at time `now`: size, expiry,
     /// expiration horizon, signature, and that the value names the subkey's own peer id.
     /// Cheap checks run first.
@@ -226,6 +255,20 @@ impl SignedEntry {
         limits: &RecordLimits,
         known: Option<&SignedEntry>,
     ) -> Result<(), RejectionReason> {
+        self.check_bounds(now, limits)?;
+        if known == Some(self) {
+            // Signature and peer id were checked when this exact entry was first admitted.
+            return Ok(());
+        }
+        if !self.verify(key, subkey) {
+            return Err(RejectionReason::BadSignature);
+        }
+        self.check_peer_id(subkey)
+    }
+
+    /// The checks of [`SignedEntry::validate`] that need no signature: size, expiry and the
+    /// expiration horizon.
+    pub fn check_bounds(&self, now: f64, limits: &RecordLimits) -> Result<(), RejectionReason> {
         if self.encoded_len() > limits.max_entry_bytes {
             return Err(RejectionReason::Oversized);
         }
@@ -235,19 +278,17 @@ impl SignedEntry {
         if self.expiration > now + limits.max_expiration_ahead {
             return Err(RejectionReason::ExpirationTooFar);
         }
-        if known == Some(self) {
-            // Signature and peer id were checked when this exact entry was first admitted.
-            return Ok(());
-        }
-        if !self.verify(key, subkey) {
-            return Err(RejectionReason::BadSignature);
-        }
-        if let Some(progress) = &self.value {
-            if progress.peer_id != subkey.peer_id() {
-                return Err(RejectionReason::PeerIdMismatch);
-            }
-        }
         Ok(())
+    }
+
+    /// The value, if any, names the subkey's own peer id (checked after the signature).
+    pub fn check_peer_id(&self, subkey: &PeerKey) -> Result<(), RejectionReason> {
+        match &self.value {
+            Some(progress) if progress.peer_id != subkey.peer_id() => {
+                Err(RejectionReason::PeerIdMismatch)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Length of [`SignedEntry::encode`]'s output.
@@ -345,6 +386,89 @@ mod tests {
 
     fn limits() -> RecordLimits {
         RecordLimits::default()
+    }
+
+    /// `entry` with one bit of its signature flipped (through the wire form).
+    fn forged(subkey: &PeerKey, entry: &SignedEntry) -> SignedEntry {
+        let mut bytes = entry.encode(subkey);
+        let last = bytes.len() - 1;
+        bytes[last - 7] ^= 0x10;
+        SignedEntry::decode(&bytes).unwrap().1
+    }
+
+    #[test]
+    fn batch_verification_agrees_with_one_by_one_checks() {
+        let ids: Vec<Identity> = (0..40).map(|_| Identity::generate().unwrap()).collect();
+        let signed: Vec<(PeerKey, SignedEntry)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let value = (i % 5 != 0).then(|| progress(id));
+                let entry = SignedEntry::sign(id, KEY, value.as_ref(), NOW + 60.0).unwrap();
+                (id.public_key(), entry)
+            })
+            .collect();
+        // Sizes below and above the batch threshold; forgeries nowhere, first, inside, last, twice.
+        for n in [1, 3, BATCH_VERIFY_MIN, 10, 40] {
+            let bad_sets: [&[usize]; 5] = [&[], &[0], &[n / 2], &[n - 1], &[0, n - 1]];
+            for bad in bad_sets {
+                let entries: Vec<(PeerKey, SignedEntry)> = signed[..n]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (s, e))| {
+                        (
+                            *s,
+                            if bad.contains(&i) {
+                                forged(s, e)
+                            } else {
+                                e.clone()
+                            },
+                        )
+                    })
+                    .collect();
+                let refs: Vec<(&PeerKey, &SignedEntry)> =
+                    entries.iter().map(|(s, e)| (s, e)).collect();
+                let expected: Vec<bool> = (0..n).map(|i| !bad.contains(&i)).collect();
+                assert_eq!(
+                    SignedEntry::verify_all(KEY, &refs),
+                    expected,
+                    "n = {n}, bad = {bad:?}"
+                );
+                let one_by_one: Vec<bool> = refs.iter().map(|(s, e)| e.verify(KEY, s)).collect();
+                assert_eq!(one_by_one, expected);
+            }
+        }
+        // An entry signed for another key fails the batch as it fails alone.
+        let refs: Vec<(&PeerKey, &SignedEntry)> =
+            signed[..10].iter().map(|(s, e)| (s, e)).collect();
+        assert!(SignedEntry::verify_all("other_key", &refs)
+            .iter()
+            .all(|ok| !ok));
+    }
+
+    #[test]
+    fn a_batch_with_a_key_that_is_not_a_point_or_of_small_order_fails() {
+        let id = Identity::generate().unwrap();
+        let entry = SignedEntry::sign(&id, KEY, None, NOW + 60.0).unwrap();
+        let msg = b"message";
+        let sig = entry.signature();
+        let good = id.public_key();
+        // The identity point (small order) and a y that is not on the curve.
+        let mut identity = [0u8; PUBLIC_KEY_LEN];
+        identity[0] = 1;
+        let not_a_point = (2u8..64)
+            .map(|y| {
+                let mut bytes = [0u8; PUBLIC_KEY_LEN];
+                bytes[0] = y;
+                bytes
+            })
+            .find(|b| ed25519_dalek::VerifyingKey::from_bytes(b).is_err())
+            .expect("about half of all y are not on the curve");
+        for bad in [identity, not_a_point] {
+            let bad = PeerKey::from_bytes(bad);
+            let items = [(&good, &msg[..], sig), (&bad, &msg[..], sig)];
+            assert!(!PeerKey::verify_batch(&items));
+        }
     }
 
     #[test]

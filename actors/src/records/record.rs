@@ -262,13 +262,42 @@ impl ProgressRecord {
         I: IntoIterator<Item = (PeerKey, SignedEntry)>,
     {
         let mut out = Validated::default();
+        let mut reject = |subkey: &PeerKey, reason: RejectionReason| {
+            debug!(%key, peer = %subkey, %reason, "rejected entry");
+            out.rejections.record(reason);
+        };
+        // The checks of `SignedEntry::validate_known`, in its order, except that the signatures
+        // still to check are checked together (batch verification) once the cheap checks passed.
+        let mut passed: Vec<(PeerKey, SignedEntry, bool)> = Vec::new();
         for (subkey, entry) in candidates {
-            let held = known.and_then(|k| k.get(&subkey));
-            if let Err(reason) = entry.validate_known(key, &subkey, now, limits, held) {
-                debug!(%key, peer = %subkey, %reason, "rejected entry");
-                out.rejections.record(reason);
+            if let Err(reason) = entry.check_bounds(now, limits) {
+                reject(&subkey, reason);
                 continue;
             }
+            let unknown = known.and_then(|k| k.get(&subkey)) != Some(&entry);
+            passed.push((subkey, entry, unknown));
+        }
+        let to_verify: Vec<(&PeerKey, &SignedEntry)> = passed
+            .iter()
+            .filter(|(_, _, unknown)| *unknown)
+            .map(|(s, e, _)| (s, e))
+            .collect();
+        let mut verdicts = SignedEntry::verify_all(key, &to_verify).into_iter();
+        let mut admitted = Vec::with_capacity(passed.len());
+        for (subkey, entry, unknown) in passed {
+            if unknown {
+                if !verdicts.next().unwrap_or(false) {
+                    reject(&subkey, RejectionReason::BadSignature);
+                    continue;
+                }
+                if let Err(reason) = entry.check_peer_id(&subkey) {
+                    reject(&subkey, reason);
+                    continue;
+                }
+            }
+            admitted.push((subkey, entry));
+        }
+        for (subkey, entry) in admitted {
             if out.record.insert(subkey, entry, now) == InsertOutcome::Stale {
                 out.rejections.record(RejectionReason::Stale);
             }
