@@ -418,6 +418,17 @@ fn a_small_benchmark_runs_and_writes_its_figures() {
 }
 
 #[test]
+fn a_small_benchmark_with_nodes_on_shared_threads_completes_epochs() {
+    // 3 nodes (and the seed on its own thread) on 2 shared threads: NodeThreads with real nodes.
+    let report = small_bench(
+        &["--node-threads", "2"],
+        &[],
+        "| scale (memory, nodes on 2 threads) | 3 | fast |",
+    );
+    assert_eq!(report["node_threads"], 2, "{report}");
+}
+
+#[test]
 fn a_small_process_mode_benchmark_runs_its_peers_as_processes_and_cleans_up() {
     // Inherited by the peer processes: how to find them afterwards, and only them.
     let marker = format!(
