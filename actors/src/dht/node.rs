@@ -1,7 +1,8 @@
 //! The libp2p node: a swarm (TCP with Noise and Yamux, plus libp2p's in-memory transport;
 //! Kademlia in server mode over a [`ProgressStore`]; Identify) owned by one event loop that runs
-//! on its own Arbiter thread (or a shared one, [`NodeThreads`]) and takes [`Command`]s with oneshot replies. [`NodeHandle`] is the
-//! cheap, cloneable way in; the `KademliaGateway` actor is the typed front of it.
+//! on its own Arbiter thread (or a shared one, [`NodeThreads`]) and takes [`Command`]s with
+//! oneshot replies. [`NodeHandle`] is the cheap, cloneable way in; the `KademliaGateway` actor is
+//! the typed front of it.
 //!
 //! - Store: the peer's own signed entry is validated locally, then put with `Quorum::One` (the
 //!   local replica is written by Kademlia first, merged by the store).
