@@ -74,6 +74,10 @@ struct BenchFlags {
     /// node).
     #[arg(long, default_value_t = 0)]
     node_threads: usize,
+    /// Spread of the peers' speeds: peer i steps every period*(1+spread*(2i/(N-1)-1)); 0 = all
+    /// peers equal (the reference's --rate-spread).
+    #[arg(long, default_value_t = 0.0)]
+    rate_spread: f64,
 }
 
 impl BenchFlags {
@@ -103,6 +107,7 @@ impl BenchFlags {
             latency_calls: self.latency_calls,
             latency_limit: Duration::from_secs_f64(self.latency_limit),
             node_threads: self.node_threads,
+            rate_spread: self.rate_spread,
             ..bench::BenchOptions::default()
         };
         options.validate().map_err(|e| e.to_string())?;

@@ -165,6 +165,8 @@ pub struct Report {
     pub transport: &'static str,
     /// Scale mode: threads the nodes share (0: a thread per node; process mode: 0).
     pub node_threads: usize,
+    /// Spread of the peers' step periods (0: all equal).
+    pub rate_spread: f64,
     /// Peers.
     pub peers: usize,
     /// Refresh preset.
@@ -216,18 +218,24 @@ impl Report {
         let k = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.0}"));
         let s = &self.swarm;
         let p = &self.per_peer;
+        let spread = if self.rate_spread > 0.0 {
+            format!(" ±{:.0} %", self.rate_spread * 100.0)
+        } else {
+            String::new()
+        };
         let placement = match self.node_threads {
             0 => self.transport.to_owned(),
             k => format!("{}, nodes on {k} threads", self.transport),
         };
         format!(
-            "| {} ({}) | {} | {} | {} / {:.2} s | {} / {:.1} | {} / {} / {} | {} / {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} / {} | {} / {} | {} / {} |",
+            "| {} ({}) | {} | {} | {} / {:.2} s{} | {} / {:.1} | {} / {} / {} | {} / {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} / {} | {} / {} | {} / {} |",
             self.mode,
             placement,
             self.peers,
             self.refresh,
             self.batch_size,
             self.period_s,
+            spread,
             s.complete_epochs,
             self.ideal_epochs,
             f(s.lag_s.p50),

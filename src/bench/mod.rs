@@ -122,6 +122,9 @@ pub struct BenchOptions {
     pub setup_limit: Duration,
     /// Scale mode: the peers' nodes share this many threads (0: a thread per node).
     pub node_threads: usize,
+    /// Spread of the peers' speeds, as the reference's `--rate-spread`: peer i steps every
+    /// `period * (1 + rate_spread * (2i / (N - 1) - 1))`; 0 = all peers equal. In [0, 1).
+    pub rate_spread: f64,
 }
 
 impl Default for BenchOptions {
@@ -139,6 +142,7 @@ impl Default for BenchOptions {
             latency_limit: Duration::from_secs(25),
             setup_limit: Duration::from_secs(120),
             node_threads: 0,
+            rate_spread: 0.0,
         }
     }
 }
@@ -165,7 +169,22 @@ impl BenchOptions {
                 "--epoch-seconds must be positive".into(),
             ));
         }
+        if !(0.0..1.0).contains(&self.rate_spread) {
+            return Err(BenchError::Options(
+                "--rate-spread must be at least 0 and below 1".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// Peer `index`'s step period: `period` spread by `rate_spread` (the reference's formula);
+    /// the target keeps the nominal `period`, as in the reference.
+    pub fn peer_period(&self, index: usize) -> Duration {
+        if self.peers < 2 || self.rate_spread == 0.0 {
+            return self.period;
+        }
+        let position = 2.0 * index as f64 / (self.peers - 1) as f64 - 1.0;
+        self.period.mul_f64(1.0 + self.rate_spread * position)
     }
 
     /// The swarm's target: `peers * batch / period * epoch_seconds`.
@@ -374,5 +393,51 @@ impl NodeCounters {
                 .inbound_requests
                 .saturating_sub(earlier.inbound_requests),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_periods_follow_the_reference_spread() {
+        let options = BenchOptions {
+            peers: 5,
+            period: Duration::from_millis(1000),
+            rate_spread: 0.5,
+            ..BenchOptions::default()
+        };
+        let periods: Vec<u128> = (0..5).map(|i| options.peer_period(i).as_millis()).collect();
+        assert_eq!(periods, [500, 750, 1000, 1250, 1500]);
+        // The target keeps the nominal period.
+        assert_eq!(options.target(), 5 * 16 * 4);
+        let equal = BenchOptions {
+            rate_spread: 0.0,
+            ..options.clone()
+        };
+        assert!((0..5).all(|i| equal.peer_period(i) == equal.period));
+        let alone = BenchOptions {
+            peers: 1,
+            ..options
+        };
+        assert_eq!(alone.peer_period(0), alone.period);
+    }
+
+    #[test]
+    fn a_rate_spread_outside_0_to_1_is_refused_by_name() {
+        for spread in [-0.1, 1.0, 2.0, f64::NAN] {
+            let options = BenchOptions {
+                rate_spread: spread,
+                ..BenchOptions::default()
+            };
+            let error = options.validate().unwrap_err().to_string();
+            assert!(error.contains("--rate-spread"), "{spread}: {error}");
+        }
+        let fine = BenchOptions {
+            rate_spread: 0.9,
+            ..BenchOptions::default()
+        };
+        assert!(fine.validate().is_ok());
     }
 }

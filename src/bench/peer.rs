@@ -160,7 +160,7 @@ pub async fn run(
     let probe = spawn_probe(vec![tracker.clone()], options.probe, stop_probe.clone());
     let trainer = SimulatedTrainer {
         batch: options.batch_size,
-        period: options.period,
+        period: options.peer_period(index),
         start_epoch: 0,
         start_delay: options.period.mul_f64(index as f64 / n as f64),
     };

@@ -105,6 +105,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
                 &options.latency_limit.as_secs_f64().to_string(),
             ])
             .args(["--probe-ms", &options.probe.as_millis().to_string()])
+            .args(["--rate-spread", &options.rate_spread.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -235,6 +236,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
         mode: "process",
         transport: "tcp",
         node_threads: 0,
+        rate_spread: options.rate_spread,
         peers: n,
         refresh: options.refresh.name(),
         batch_size: options.batch_size,

@@ -99,7 +99,7 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
     for (i, tracker) in trackers.iter().enumerate() {
         let trainer = SimulatedTrainer {
             batch: options.batch_size,
-            period: options.period,
+            period: options.peer_period(i),
             start_epoch: 0,
             start_delay: options.period.mul_f64(i as f64 / n as f64),
         };
@@ -162,6 +162,7 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
         mode: "scale",
         transport: if tcp { "tcp" } else { "memory" },
         node_threads: options.node_threads,
+        rate_spread: options.rate_spread,
         peers: n,
         refresh: options.refresh.name(),
         batch_size: options.batch_size,

@@ -438,12 +438,22 @@ fn a_small_process_mode_benchmark_runs_its_peers_as_processes_and_cleans_up() {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     );
+    // With the reference's speed spread: the children get it too (peers step every 50, 100
+    // and 150 ms).
     let report = small_bench(
-        &["--mode", "process", "--latency-limit", "5"],
+        &[
+            "--mode",
+            "process",
+            "--latency-limit",
+            "5",
+            "--rate-spread",
+            "0.5",
+        ],
         &[("SWARM_PROGRESS_TEST_MARKER", &marker)],
-        "| process (tcp) | 3 | fast |",
+        "| process (tcp) | 3 | fast | 16 / 0.10 s ±50 % |",
     );
     assert_eq!(report["mode"], "process");
+    assert_eq!(report["rate_spread"], 0.5, "{report}");
     assert!(report["complete_epochs"].as_u64().unwrap() >= 1, "{report}");
     assert_eq!(report["entries_seen"], 3, "{report}");
     let per_peer = &report["per_peer"];
