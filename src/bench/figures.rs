@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::{BenchOptions, Latencies, Mode};
 use crate::simulation::{quantile, summarize, TrainerLog};
 
 /// What one peer did in the epoch phase.
@@ -199,12 +200,43 @@ pub struct Report {
 }
 
 impl Report {
-    /// Fills in the latency figures from seconds.
-    pub fn with_latencies(mut self, latencies: &super::Latencies) -> Self {
-        self.get_latest_ms = Spread::of(&latencies.gets).scaled(1000.0);
-        self.store_ms = Spread::of(&latencies.stores).scaled(1000.0);
-        self.entries_seen = latencies.entries_seen;
-        self
+    /// The report of a run of `options`: the workload (mode, transport, load, target, …) is
+    /// taken from the options, the rest is what the run measured.
+    pub fn new(
+        options: &BenchOptions,
+        setup_s: f64,
+        duration_s: f64,
+        swarm: SwarmFigures,
+        per_peer: PerPeer,
+        latencies: &Latencies,
+    ) -> Self {
+        let (mode, transport, node_threads) = match options.mode {
+            Mode::Scale { tcp } => {
+                let transport = if tcp { "tcp" } else { "memory" };
+                ("scale", transport, options.node_threads)
+            }
+            Mode::Process => ("process", "tcp", 0),
+        };
+        Self {
+            mode,
+            transport,
+            node_threads,
+            rate_spread: options.rate_spread,
+            peers: options.peers,
+            refresh: options.refresh.name(),
+            batch_size: options.batch_size,
+            period_s: options.period.as_secs_f64(),
+            target_batch_size: options.target(),
+            duration_s,
+            setup_s,
+            ideal_epochs: options.duration.as_secs_f64() / options.epoch_seconds,
+            swarm,
+            cpu_s_per_min_per_peer: per_peer.cpu_s_per_min,
+            per_peer,
+            get_latest_ms: Spread::of(&latencies.gets).scaled(1000.0),
+            entries_seen: latencies.entries_seen,
+            store_ms: Spread::of(&latencies.stores).scaled(1000.0),
+        }
     }
 
     /// The markdown header of [`Report::markdown_row`].

@@ -14,7 +14,7 @@ use swarm_progress_actors::dht::node::{NodeConfig, NodeHandle};
 use swarm_progress_actors::identity::Identity;
 use tokio::sync::mpsc;
 
-use super::figures::{mean, swarm_figures, PeerRun, PerPeer, Report, Spread};
+use super::figures::{mean, swarm_figures, PeerRun, PerPeer, Report};
 use super::peer::{instant_at_unix, PeerMessage, PeerResult};
 use super::scale::first_listen_addr;
 use super::{start_err, BenchError, BenchOptions, NodeCounters};
@@ -232,32 +232,20 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
         .first()
         .and_then(|r| r.latencies.clone())
         .unwrap_or_default();
-    Ok(Report {
-        mode: "process",
-        transport: "tcp",
-        node_threads: 0,
-        rate_spread: options.rate_spread,
-        peers: n,
-        refresh: options.refresh.name(),
-        batch_size: options.batch_size,
-        period_s: options.period.as_secs_f64(),
-        target_batch_size: options.target(),
-        duration_s: phase,
-        setup_s: setup_seconds,
-        ideal_epochs: options.duration.as_secs_f64() / options.epoch_seconds,
-        swarm,
-        per_peer: PerPeer {
-            cpu_s_per_min: cpu_mean,
-            cpu_s_per_min_max: cpu.iter().flatten().copied().reduce(f64::max),
-            peak_rss_mib: mean(ordered.iter().map(|r| r.peak_rss_mib)),
-            pss_mib: mean(ordered.iter().map(|r| r.pss_mib)),
-            ..PerPeer::default()
-        }
-        .with_counters(&counters, n, phase),
-        cpu_s_per_min_per_peer: cpu_mean,
-        get_latest_ms: Spread::default(),
-        entries_seen: 0,
-        store_ms: Spread::default(),
+    let per_peer = PerPeer {
+        cpu_s_per_min: cpu_mean,
+        cpu_s_per_min_max: cpu.iter().flatten().copied().reduce(f64::max),
+        peak_rss_mib: mean(ordered.iter().map(|r| r.peak_rss_mib)),
+        pss_mib: mean(ordered.iter().map(|r| r.pss_mib)),
+        ..PerPeer::default()
     }
-    .with_latencies(&latencies))
+    .with_counters(&counters, n, phase);
+    Ok(Report::new(
+        options,
+        setup_seconds,
+        phase,
+        swarm,
+        per_peer,
+        &latencies,
+    ))
 }

@@ -14,7 +14,7 @@ use swarm_progress_actors::dht::node::{Multiaddr, NodeConfig, NodeHandle};
 use swarm_progress_actors::dht::threads::NodeThreads;
 use swarm_progress_actors::identity::Identity;
 
-use super::figures::{swarm_figures, PeerRun, PerPeer, Report, Spread};
+use super::figures::{swarm_figures, PeerRun, PerPeer, Report};
 use super::resources::{cpu_seconds, peak_rss_mib, pss_mib};
 use super::{latency_phase, spawn_probe, start_err, BenchError, BenchOptions, NodeCounters};
 use crate::simulation::{SimulatedTrainer, TrainerLog};
@@ -157,33 +157,20 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
     seed.stop();
 
     let minutes = elapsed / 60.0;
-    let cpu_per_min_per_peer = cpu.map(|c| c / n as f64 / minutes);
-    Ok(Report {
-        mode: "scale",
-        transport: if tcp { "tcp" } else { "memory" },
-        node_threads: options.node_threads,
-        rate_spread: options.rate_spread,
-        peers: n,
-        refresh: options.refresh.name(),
-        batch_size: options.batch_size,
-        period_s: options.period.as_secs_f64(),
-        target_batch_size: target,
-        duration_s: elapsed,
-        setup_s: setup_seconds,
-        ideal_epochs: options.duration.as_secs_f64() / options.epoch_seconds,
-        swarm,
-        per_peer: PerPeer {
-            cpu_s_per_min: cpu_per_min_per_peer,
-            cpu_s_per_min_max: None,
-            peak_rss_mib: peak_rss_mib().map(|r| r / n as f64),
-            pss_mib: pss.map(|p| p / n as f64),
-            ..PerPeer::default()
-        }
-        .with_counters(&counters, n, elapsed),
-        cpu_s_per_min_per_peer: cpu_per_min_per_peer,
-        get_latest_ms: Spread::default(),
-        entries_seen: 0,
-        store_ms: Spread::default(),
+    let per_peer = PerPeer {
+        cpu_s_per_min: cpu.map(|c| c / n as f64 / minutes),
+        cpu_s_per_min_max: None,
+        peak_rss_mib: peak_rss_mib().map(|r| r / n as f64),
+        pss_mib: pss.map(|p| p / n as f64),
+        ..PerPeer::default()
     }
-    .with_latencies(&latencies))
+    .with_counters(&counters, n, elapsed);
+    Ok(Report::new(
+        options,
+        setup_seconds,
+        elapsed,
+        swarm,
+        per_peer,
+        &latencies,
+    ))
 }
