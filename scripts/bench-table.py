@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Side-by-side markdown table: our `bench --out` JSON files beside hivemind's reference runs.
+"""Side-by-side markdown table: our `swarm-progress-bench run --out` JSON files beside hivemind's
+reference runs.
 
 Usage: python3 scripts/bench-table.py [--same-run] OUR_DIR [REFERENCE_JSON ...]
 
-OUR_DIR holds `process-*.json` / `scale-*.json` from scripts/bench-matrix.sh. The reference files
-are `hm_progress_bench.py --out` files (default: ../shared/baseline/results/*.json, plus any
-`hivemind-*.json` in OUR_DIR); their figures are medians over repeats, as in the baseline's
-summarize.py. Rows are grouped by (load, refresh, N). With --same-run, the reference rows are
-only the `hivemind-*.json` of OUR_DIR: hivemind measured in the same run as ours.
+OUR_DIR holds `process-*.json` / `scale-*.json` from scripts/bench-matrix.sh (only these JSON files
+are read, not OUR_DIR/logs/). The reference files are `hm_progress_bench.py --out` files (default:
+../shared/baseline/results/*.json, plus any `hivemind-*.json` in OUR_DIR); their figures are
+medians over repeats, as in the baseline's summarize.py. Rows are grouped by (load, refresh, N).
+With --same-run, the reference rows are only the `hivemind-*.json` of OUR_DIR: hivemind measured in
+the same run as ours.
 """
 import glob
 import json

@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use swarm_progress_actors::records::{RecordLimits, SignedEntry};
+use swarm_progress_core::records::{RecordLimits, SignedEntry};
 
 const KEY: &str = "fuzz_progress";
 const NOW: f64 = 1_700_000_000.0;

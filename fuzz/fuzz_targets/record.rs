@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use swarm_progress_actors::records::{ProgressRecord, RecordLimits};
+use swarm_progress_core::records::{ProgressRecord, RecordLimits};
 
 const KEY: &str = "fuzz_progress";
 const NOW: f64 = 1_700_000_000.0;

@@ -1,0 +1,245 @@
+//! One peer of a process-mode benchmark (`swarm-progress-bench peer`, started by
+//! [`super::process`]): a tracker with its own libp2p node on loopback TCP that trains like the
+//! reference's worker and reports what it did.
+//!
+//! It talks to the parent in lines: on stdout one JSON [`PeerMessage`] per line (`ready` once
+//! it sees the whole swarm, then `result`); on stdin `go <unix seconds>` (when the epoch phase
+//! starts) and `stop` (shut down, storing a tombstone). EOF on stdin also stops it, so a dead
+//! parent never leaves peers behind.
+
+use std::cell::Cell;
+use std::io::{BufRead, Write};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use swarm_progress::clock::{Clock, SystemClock};
+use swarm_progress::dht::kademlia::KademliaPeer;
+use swarm_progress::dht::node::{Multiaddr, NodeConfig};
+use swarm_progress::identity::Identity;
+use tokio::sync::mpsc;
+
+use super::resources::{cpu_seconds, peak_rss_mib, pss_mib};
+use super::{
+    latency_phase, spawn_probe, start_err, BenchError, BenchOptions, Latencies, NodeCounters,
+};
+use swarm_progress::simulation::SimulatedTrainer;
+use swarm_progress::ProgressTracker;
+
+/// What a peer tells its parent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum PeerMessage {
+    /// The tracker runs and sees `peers_seen` peers (the whole swarm, unless setup timed out).
+    Ready {
+        /// Peers its tracker counts.
+        peers_seen: u64,
+    },
+    /// The epoch phase (and for peer 0 the latency phase) is over.
+    Result(Box<PeerResult>),
+}
+
+/// What one peer did and used; times are seconds since the common start of the epoch phase.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PeerResult {
+    /// The peer's index.
+    pub index: usize,
+    /// `(epoch, samples, t)` of every report.
+    pub reports: Vec<(u64, u64, f64)>,
+    /// `(from, to, t)` of every transition.
+    pub transitions: Vec<(u64, u64, f64)>,
+    /// `(epoch, t)`: when the probe first saw it ready in that epoch.
+    pub first_ready: Vec<(u64, f64)>,
+    /// Length of its epoch phase, seconds.
+    pub phase_s: f64,
+    /// CPU seconds it used in the epoch phase.
+    pub cpu_s: Option<f64>,
+    /// Peak RSS, MiB.
+    pub peak_rss_mib: Option<f64>,
+    /// PSS at the end of the epoch phase, MiB.
+    pub pss_mib: Option<f64>,
+    /// Its node's traffic and operations in the epoch phase.
+    pub counters: NodeCounters,
+    /// The latency phase (peer 0 only).
+    pub latencies: Option<Latencies>,
+}
+
+/// The `Instant` at which the wall clock reads `unix` (the clock is shared by every process on
+/// the machine, so all peers agree on it to the resolution of the clock).
+pub(crate) fn instant_at_unix(unix: f64) -> Instant {
+    let now = Instant::now();
+    let ahead = unix - SystemClock.now();
+    if ahead >= 0.0 {
+        now + Duration::from_secs_f64(ahead)
+    } else {
+        now.checked_sub(Duration::from_secs_f64(-ahead))
+            .unwrap_or(now)
+    }
+}
+
+fn say(message: &PeerMessage) -> Result<(), BenchError> {
+    let line = serde_json::to_string(message).map_err(|e| BenchError::Peer(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| BenchError::Peer(format!("parent gone: {e}")))
+}
+
+/// Lines from stdin, read on a thread; `None` at EOF.
+fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Runs peer `index` of the swarm described by `options`, joining through `bootstrap`.
+pub async fn run(
+    index: usize,
+    options: &BenchOptions,
+    bootstrap: Multiaddr,
+) -> Result<(), BenchError> {
+    options.validate()?;
+    let n = options.peers;
+    let config = options.tracker_config();
+    let identity = Arc::new(Identity::generate().map_err(|e| start_err(&e))?);
+    let peer = KademliaPeer::new(
+        identity.clone(),
+        NodeConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().map_err(|e| start_err(&e))?],
+            bootstrap: vec![bootstrap],
+            ..NodeConfig::default()
+        },
+        SystemClock::shared(),
+    );
+    let tracker = Rc::new(
+        ProgressTracker::start(config.clone(), peer.clone())
+            .await
+            .map_err(|e| start_err(&e))?,
+    );
+    let mut commands = stdin_lines();
+    let deadline = Instant::now() + options.setup_limit;
+    while Instant::now() < deadline && (tracker.global_progress().num_peers as usize) < n {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    say(&PeerMessage::Ready {
+        peers_seen: tracker.global_progress().num_peers,
+    })?;
+    let start = loop {
+        match commands.recv().await.as_deref().map(str::split_whitespace) {
+            Some(mut words) => {
+                if let (Some("go"), Some(at)) = (words.next(), words.next()) {
+                    let at: f64 = at
+                        .parse()
+                        .map_err(|_| BenchError::Peer(format!("bad start time {at}")))?;
+                    break instant_at_unix(at);
+                }
+            }
+            None => {
+                let _ = tracker.shutdown(Duration::from_secs(5)).await;
+                return Err(BenchError::Peer("stdin closed before go".into()));
+            }
+        }
+    };
+    tokio::time::sleep_until(start.into()).await;
+
+    // Epoch phase.
+    let node = peer.node();
+    let nodes: Vec<_> = node.iter().cloned().collect();
+    let bytes = || NodeCounters::read(&nodes);
+    let cpu_before = cpu_seconds();
+    let bytes_before = bytes();
+    let stop_probe = Rc::new(Cell::new(false));
+    let probe = spawn_probe(vec![tracker.clone()], options.probe, stop_probe.clone());
+    let trainer = SimulatedTrainer {
+        batch: options.batch_size,
+        period: options.peer_period(index),
+        start_epoch: 0,
+        start_delay: options.period.mul_f64(index as f64 / n as f64),
+    };
+    let log = trainer.run(&tracker, u64::MAX, options.duration).await;
+    stop_probe.set(true);
+    let first_ready = probe.await.unwrap_or_default();
+    let phase_s = start.elapsed().as_secs_f64();
+    let cpu_s = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
+    let bytes_after = bytes();
+    let pss = pss_mib();
+
+    // Peer 0 measures the DHT while the others keep training.
+    let mut keep_training = None;
+    let latencies = if index == 0 {
+        match &node {
+            Some(node) => Some(
+                latency_phase(
+                    &identity,
+                    node,
+                    &config.progress_key(),
+                    options.latency_calls,
+                    options.latency_limit,
+                )
+                .await,
+            ),
+            None => None,
+        }
+    } else {
+        let trainer = SimulatedTrainer {
+            start_epoch: log.final_epoch(0),
+            start_delay: Duration::ZERO,
+            ..trainer
+        };
+        let tracker = tracker.clone();
+        let limit = options.latency_limit + Duration::from_secs(60);
+        keep_training = Some(actix_rt::spawn(async move {
+            trainer.run(&tracker, u64::MAX, limit).await;
+        }));
+        None
+    };
+
+    let secs = |t: Instant| t.saturating_duration_since(start).as_secs_f64();
+    let result = PeerResult {
+        index,
+        reports: log
+            .reports
+            .iter()
+            .map(|r| (r.epoch, r.samples, secs(r.at)))
+            .collect(),
+        transitions: log
+            .transitions
+            .iter()
+            .map(|t| (t.from, t.to, secs(t.at)))
+            .collect(),
+        first_ready: first_ready
+            .into_iter()
+            .map(|((_, epoch), at)| (epoch, secs(at)))
+            .collect(),
+        phase_s,
+        cpu_s,
+        peak_rss_mib: peak_rss_mib(),
+        pss_mib: pss,
+        counters: bytes_after.since(bytes_before),
+        latencies,
+    };
+    say(&PeerMessage::Result(Box::new(result)))?;
+
+    // Until the parent says stop (or goes away), bounded.
+    let _ = tokio::time::timeout(options.latency_limit + Duration::from_secs(120), async {
+        while let Some(line) = commands.recv().await {
+            if line.trim() == "stop" {
+                break;
+            }
+        }
+    })
+    .await;
+    if let Some(handle) = keep_training {
+        handle.abort();
+    }
+    let _ = tracker.shutdown(Duration::from_secs(5)).await;
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! The subcommands, one file each, and what they share: the global flags, the flags of the
+//! commands that run a node, loading the settings (validated once, after every flag is applied)
+//! and logging.
+
+pub mod demo;
+pub mod keygen;
+pub mod node;
+pub mod watch;
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use swarm_progress::Settings;
+
+use crate::error::CliError;
+
+/// Flags every subcommand takes.
+#[derive(Debug, Args)]
+pub struct GlobalFlags {
+    /// A TOML file layered over the embedded defaults (config/default.toml).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Log format (overrides logging.format).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How logs are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per event.
+    Json,
+}
+
+/// Flags shared by the commands that run a node.
+#[derive(Debug, Args)]
+pub struct NodeFlags {
+    /// Address to listen on (repeatable; overrides dht.listen).
+    #[arg(long)]
+    listen: Vec<String>,
+    /// Peer to join through, with /p2p/<peer id> (repeatable; overrides dht.bootstrap).
+    #[arg(long)]
+    bootstrap: Vec<String>,
+    /// Identity file, created if missing (overrides dht.key_file).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// host:port of /metrics, /status and /healthz; "" disables them (overrides http.listen).
+    #[arg(long)]
+    http: Option<String>,
+}
+
+impl NodeFlags {
+    /// Writes the flags that were given over `settings`.
+    fn apply(&self, settings: &mut Settings) {
+        if !self.listen.is_empty() {
+            settings.dht.listen = self.listen.clone();
+        }
+        if !self.bootstrap.is_empty() {
+            settings.dht.bootstrap = self.bootstrap.clone();
+        }
+        if let Some(path) = &self.key_file {
+            settings.dht.key_file = path.display().to_string();
+        }
+        if let Some(http) = &self.http {
+            settings.http.listen = http.clone();
+        }
+    }
+}
+
+/// Loads the settings (defaults, `--config`, environment), lets `apply` write the flags over
+/// them, then validates the result once: an impossible value is a [`CliError::Settings`]
+/// naming the setting (exit code 2).
+pub fn load_settings(
+    global: &GlobalFlags,
+    apply: impl FnOnce(&mut Settings),
+) -> Result<Settings, CliError> {
+    let mut settings = Settings::load(global.config.as_deref())?;
+    apply(&mut settings);
+    settings.validate()?;
+    Ok(settings)
+}
+
+/// Logs to stderr at `level` (unless `RUST_LOG` says otherwise), as JSON or human-readable
+/// lines: `--log-format` first, then `logging.format` when settings are given.
+pub fn init_logging(level: &str, global: &GlobalFlags, settings: Option<&Settings>) {
+    let json = match global.log_format {
+        Some(format) => format == LogFormat::Json,
+        None => settings
+            .and_then(|s| s.logging.json().ok())
+            .unwrap_or(false),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,46 @@
+//! swarm-progress's pure core: everything a peer computes, with no actors and no network.
+//!
+//! Time is always passed in (a [`Clock`] or a `now: f64`), so every rule here is a function that
+//! unit and property tests drive directly. This crate depends on neither actix, tokio nor libp2p;
+//! the runtime crate (`swarm-progress`) moves messages between these values and the network.
+//!
+//! # Layout
+//!
+//! - [`progress`]: [`LocalProgress`] (one peer's entry, strictly decoded) and
+//!   [`GlobalProgress`] (what a peer believes about the swarm).
+//! - [`ema`]: [`PerformanceEma`], the bias-corrected moving average of seconds per sample.
+//! - [`estimator`]: [`estimate`], the swarm's samples, ETA and next read time from the entries a
+//!   peer holds, and the per-peer contribution bound (`estimator/contribution_bound.rs`).
+//! - [`tracker_state`]: [`TrackerState`], hivemind's `ProgressTracker` operations (report,
+//!   apply a read, pause, update the epoch, readiness) on one value.
+//! - [`records`]: [`SignedEntry`] (sign, encode, decode, verify) and [`ProgressRecord`] (the
+//!   merged dictionary under one key, its limits and rejection counting), wire formats drawn at
+//!   the top of `records/entry.rs` and `records/record.rs`.
+//! - [`identity`]: [`Identity`] (an Ed25519 key and its file) and [`PeerKey`] (the public half,
+//!   its libp2p peer id, single and batch signature checks).
+//! - [`config`]: [`TrackerConfig`] and its validation, naming the setting at fault.
+//! - [`clock`]: [`Clock`], [`SystemClock`] and [`ManualClock`].
+//! - [`backoff`]: [`Backoff`], the one exponential backoff every retry loop uses.
+
+pub mod backoff;
+pub mod clock;
+pub mod config;
+pub mod ema;
+pub mod estimator;
+pub mod identity;
+pub mod progress;
+pub mod records;
+pub mod tracker_state;
+
+pub use backoff::Backoff;
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use config::{ConfigError, TrackerConfig};
+pub use ema::PerformanceEma;
+pub use estimator::{estimate, LocalView};
+pub use identity::{Identity, IdentityError, PeerKey};
+pub use progress::{GlobalProgress, LocalProgress, SchemaError};
+pub use records::{
+    InsertOutcome, ProgressRecord, RecordDecodeError, RecordLimits, RejectionCounts,
+    RejectionReason, SignedEntry, Validated,
+};
+pub use tracker_state::{FetchOutcome, TrackerState};

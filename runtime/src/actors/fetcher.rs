@@ -1,0 +1,161 @@
+//! The Fetcher actor: reads the swarm's entries (get with latest semantics) when the estimated
+//! `next_fetch_time` comes or when nudged ("state updated"), and hands them to the StateKeeper,
+//! which replies with the time of the next fetch. At most one get is in flight; a nudge during
+//! one triggers exactly one more. Failed gets are retried with backoff. Every wait is at least
+//! `min_refresh_period`, so no clock jump or estimate can make it spin.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use tracing::warn;
+
+use crate::actors::messages::{
+    child_hooks, ChildStopped, FetchNow, Fetched, InjectPanic, SharedStats, StopChild,
+};
+use crate::clock::SharedClock;
+use crate::config::{seconds, TrackerConfig};
+use crate::dht::DhtHandle;
+use crate::status::{ActorKind, TrackerError, TrackerStats};
+
+/// The Fetcher actor.
+pub struct Fetcher {
+    config: Arc<TrackerConfig>,
+    key: String,
+    clock: SharedClock,
+    dht: DhtHandle,
+    /// Where fetched entries go (the Supervisor forwards them to the StateKeeper).
+    fetched: Recipient<Fetched>,
+    /// The pending timer of the next fetch.
+    timer: Option<SpawnHandle>,
+    in_flight: bool,
+    /// A nudge arrived during a fetch.
+    again: bool,
+    /// Consecutive failures (drives the retry backoff).
+    failures: u32,
+    stopped: Recipient<ChildStopped>,
+    generation: u64,
+    stats: SharedStats,
+    /// `tracker{prefix, peer}` span for this actor's logs.
+    span: tracing::Span,
+}
+
+impl Fetcher {
+    /// A Fetcher that fetches as soon as it starts; `peer` names this peer in its logs.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        peer: &str,
+        config: Arc<TrackerConfig>,
+        clock: SharedClock,
+        dht: DhtHandle,
+        fetched: Recipient<Fetched>,
+        stopped: Recipient<ChildStopped>,
+        generation: u64,
+        stats: SharedStats,
+    ) -> Self {
+        let span = tracing::info_span!(
+            "tracker",
+            prefix = %config.prefix,
+            peer = %peer,
+            actor = "fetcher"
+        );
+        Self {
+            span,
+            key: config.progress_key(),
+            config,
+            clock,
+            dht,
+            fetched,
+            timer: None,
+            in_flight: false,
+            again: false,
+            failures: 0,
+            stopped,
+            generation,
+            stats,
+        }
+    }
+
+    fn fetch(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        self.in_flight = true;
+        let get = self
+            .dht
+            .get(self.key.clone(), true, self.config.request_timeout());
+        let fetched = self.fetched.clone();
+        let stats = self.stats.clone();
+        let work = async move {
+            let started = std::time::Instant::now();
+            let record = get.await;
+            stats.fetch_latency.observe(started.elapsed().as_secs_f64());
+            let record = record?.unwrap_or_default();
+            fetched.send(Fetched(Arc::new(record))).await?
+        };
+        ctx.spawn(work.into_actor(self).map(|result: Result<f64, TrackerError>, act, ctx| {
+            let _span = act.span.clone().entered();
+            act.in_flight = false;
+            let now = act.clock.now();
+            let next = match result {
+                Ok(next) => {
+                    TrackerStats::bump(&act.stats.fetches_ok);
+                    act.failures = 0;
+                    next
+                }
+                Err(e) => {
+                    TrackerStats::bump(&act.stats.fetches_failed);
+                    act.failures = act.failures.saturating_add(1);
+                    let backoff = act.config.retry_delay(act.failures, act.config.max_refresh_period);
+                    warn!(error = %e, failures = act.failures, retry_in = backoff, "fetch failed");
+                    now + backoff
+                }
+            };
+            if std::mem::take(&mut act.again) {
+                act.fetch(ctx);
+            } else {
+                act.schedule(ctx, next - now);
+            }
+        }));
+    }
+
+    fn schedule(&mut self, ctx: &mut Context<Self>, delay: f64) {
+        let longest = self
+            .config
+            .max_refresh_period
+            .max(self.config.default_refresh_period);
+        let delay = delay.clamp(self.config.min_refresh_period, longest);
+        self.timer = Some(ctx.run_later(seconds(delay), |act, ctx| {
+            act.timer = None;
+            act.fetch(ctx);
+        }));
+    }
+}
+
+impl Actor for Fetcher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.fetch(ctx);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.stopped.do_send(ChildStopped {
+            kind: ActorKind::Fetcher,
+            generation: self.generation,
+        });
+    }
+}
+
+impl Handler<FetchNow> for Fetcher {
+    type Result = ();
+
+    fn handle(&mut self, _: FetchNow, ctx: &mut Context<Self>) {
+        if self.in_flight {
+            self.again = true;
+        } else {
+            self.fetch(ctx);
+        }
+    }
+}
+
+child_hooks!(Fetcher, "Fetcher");

@@ -1,0 +1,184 @@
+//! The Reporter actor: owns the signing identity and publishes this peer's signed entry: on every
+//! new local progress and at least every `metadata_expiration / 2`. At most one store is in
+//! flight; a newer report supersedes a pending one (only the newest is sent when the store in
+//! flight finishes), so a slow DHT never builds a backlog. Each store is bounded by
+//! `request_timeout`; a failed store is retried with backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tracing::{debug, warn};
+
+use crate::actors::messages::{
+    child_hooks, ChildStopped, InjectPanic, Publish, SharedStats, StopChild,
+};
+use crate::clock::SharedClock;
+use crate::config::{seconds, TrackerConfig};
+use crate::dht::DhtHandle;
+use crate::identity::Identity;
+use crate::progress::LocalProgress;
+use crate::records::SignedEntry;
+use crate::status::{ActorKind, TrackerStats};
+
+/// The Reporter actor.
+pub struct Reporter {
+    identity: Arc<Identity>,
+    config: Arc<TrackerConfig>,
+    key: String,
+    clock: SharedClock,
+    dht: DhtHandle,
+    /// The newest local progress; republished until replaced.
+    latest: Option<LocalProgress>,
+    /// A store is in flight.
+    in_flight: bool,
+    /// A newer progress arrived while a store was in flight.
+    dirty: bool,
+    /// Consecutive failed stores (drives the retry backoff).
+    failures: u32,
+    /// The pending republish or retry timer.
+    timer: Option<SpawnHandle>,
+    stopped: Recipient<ChildStopped>,
+    generation: u64,
+    stats: SharedStats,
+    /// `tracker{prefix, peer}` span for this actor's logs.
+    span: tracing::Span,
+}
+
+impl Reporter {
+    /// A Reporter that starts by publishing `latest`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        identity: Arc<Identity>,
+        config: Arc<TrackerConfig>,
+        clock: SharedClock,
+        dht: DhtHandle,
+        latest: Option<LocalProgress>,
+        stopped: Recipient<ChildStopped>,
+        generation: u64,
+        stats: SharedStats,
+    ) -> Self {
+        let span = tracing::info_span!(
+            "tracker",
+            prefix = %config.prefix,
+            peer = %identity.peer_id(),
+            actor = "reporter"
+        );
+        Self {
+            span,
+            key: config.progress_key(),
+            identity,
+            config,
+            clock,
+            dht,
+            latest,
+            in_flight: false,
+            dirty: false,
+            failures: 0,
+            timer: None,
+            stopped,
+            generation,
+            stats,
+        }
+    }
+
+    fn publish_or_mark(&mut self, ctx: &mut Context<Self>) {
+        if self.in_flight {
+            self.dirty = true;
+        } else {
+            self.start_store(ctx);
+        }
+    }
+
+    fn schedule(&mut self, ctx: &mut Context<Self>, delay: Duration) {
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        self.timer = Some(ctx.run_later(delay, |act, ctx| {
+            act.timer = None;
+            act.publish_or_mark(ctx);
+        }));
+    }
+
+    fn start_store(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
+        let Some(progress) = self.latest.clone() else {
+            return;
+        };
+        let now = self.clock.now();
+        let expiration = now + self.config.metadata_expiration;
+        let entry = match SignedEntry::sign(&self.identity, &self.key, Some(&progress), expiration)
+        {
+            Ok(entry) => entry,
+            Err(e) => {
+                warn!(error = %e, "cannot sign local progress; not published");
+                return;
+            }
+        };
+        self.in_flight = true;
+        self.dirty = false;
+        let republish = seconds(self.config.republish_period());
+        self.schedule(ctx, republish);
+        let started = std::time::Instant::now();
+        let store = self.dht.store(
+            self.key.clone(),
+            self.identity.public_key(),
+            entry,
+            self.config.request_timeout(),
+        );
+        ctx.spawn(store.into_actor(self).map(move |result, act, ctx| {
+            let _span = act.span.clone().entered();
+            act.in_flight = false;
+            act.stats
+                .store_latency
+                .observe(started.elapsed().as_secs_f64());
+            match result {
+                Ok(stored) => {
+                    TrackerStats::bump(&act.stats.stores_ok);
+                    act.failures = 0;
+                    debug!(stored, "published local progress");
+                }
+                Err(e) => {
+                    TrackerStats::bump(&act.stats.stores_failed);
+                    act.failures = act.failures.saturating_add(1);
+                    let backoff = act
+                        .config
+                        .retry_delay(act.failures, act.config.republish_period());
+                    warn!(error = %e, failures = act.failures, retry_in = backoff, "store failed");
+                    if !act.dirty {
+                        act.schedule(ctx, seconds(backoff));
+                    }
+                }
+            }
+            if act.dirty {
+                act.start_store(ctx);
+            }
+        }));
+    }
+}
+
+impl Actor for Reporter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.start_store(ctx);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.stopped.do_send(ChildStopped {
+            kind: ActorKind::Reporter,
+            generation: self.generation,
+        });
+    }
+}
+
+impl Handler<Publish> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Publish, ctx: &mut Context<Self>) {
+        self.latest = Some(msg.0);
+        self.publish_or_mark(ctx);
+    }
+}
+
+child_hooks!(Reporter, "Reporter");

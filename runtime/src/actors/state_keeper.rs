@@ -1,0 +1,177 @@
+//! The StateKeeper actor: owns the tracker state (local progress, EMA, global progress), applies
+//! reports, fetched entries, pauses and epoch changes to it, and publishes every new state as a
+//! snapshot on a watch channel that the handle reads without a round trip.
+//!
+//! The snapshot is also the StateKeeper's checkpoint: after a crash the Supervisor starts a new
+//! StateKeeper from the last published snapshot, so local progress and the EMA survive.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use tokio::sync::watch;
+use tracing::{debug, trace};
+
+use crate::actors::messages::{
+    child_hooks, ChildStopped, Fetched, InjectPanic, PauseUpdates, Publish, ReportProgress,
+    ResumeUpdates, SharedStats, StopChild, UpdateEpoch,
+};
+use crate::clock::SharedClock;
+use crate::progress::GlobalProgress;
+use crate::status::{ActorKind, TrackerError, TrackerStats};
+use crate::tracker_state::{FetchOutcome, TrackerState};
+
+/// The StateKeeper actor.
+pub struct StateKeeper {
+    /// The tracker state (starts from the last snapshot).
+    state: TrackerState,
+    clock: SharedClock,
+    /// Where snapshots go.
+    snapshots: Arc<watch::Sender<TrackerState>>,
+    /// The global progress alone, sent only when it changes.
+    global: Arc<watch::Sender<GlobalProgress>>,
+    /// New local progress goes to the Supervisor, which hands it to the Reporter.
+    publish: Recipient<Publish>,
+    /// Told when this actor stops.
+    stopped: Recipient<ChildStopped>,
+    generation: u64,
+    stats: SharedStats,
+    /// `tracker{prefix, peer}` span for this actor's logs.
+    span: tracing::Span,
+}
+
+impl StateKeeper {
+    /// An StateKeeper that starts from the current snapshot.
+    pub fn new(
+        snapshots: Arc<watch::Sender<TrackerState>>,
+        global: Arc<watch::Sender<GlobalProgress>>,
+        clock: SharedClock,
+        publish: Recipient<Publish>,
+        stopped: Recipient<ChildStopped>,
+        generation: u64,
+        stats: SharedStats,
+    ) -> Self {
+        let state = snapshots.borrow().clone();
+        let span = tracing::info_span!(
+            "tracker",
+            prefix = %state.config().prefix,
+            peer = %state.local_progress().peer_id,
+            actor = "estimator"
+        );
+        Self {
+            span,
+            state,
+            clock,
+            snapshots,
+            global,
+            publish,
+            stopped,
+            generation,
+            stats,
+        }
+    }
+
+    fn snapshot(&self) {
+        let global = self.state.global_progress();
+        self.global.send_if_modified(|held| {
+            let changed = held != global;
+            if changed {
+                *held = global.clone();
+            }
+            changed
+        });
+        self.snapshots.send_replace(self.state.clone());
+    }
+
+    fn publish_local(&self) {
+        self.publish
+            .do_send(Publish(self.state.local_progress().clone()));
+    }
+}
+
+impl Actor for StateKeeper {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.stopped.do_send(ChildStopped {
+            kind: ActorKind::Estimator,
+            generation: self.generation,
+        });
+    }
+}
+
+impl Handler<ReportProgress> for StateKeeper {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReportProgress, _ctx: &mut Context<Self>) {
+        let _span = self.span.enter();
+        let now = self.clock.now();
+        self.state.report(msg.epoch, msg.samples, now);
+        self.state.set_applied_report(msg.seq);
+        TrackerStats::bump(&self.stats.reports);
+        trace!(epoch = msg.epoch, samples = msg.samples, "local progress");
+        self.snapshot();
+        self.publish_local();
+    }
+}
+
+impl Handler<Fetched> for StateKeeper {
+    type Result = Result<f64, TrackerError>;
+
+    fn handle(&mut self, msg: Fetched, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.enter();
+        let now = self.clock.now();
+        let outcome = self.state.apply_fetch(msg.0, now);
+        self.snapshot();
+        let global = self.state.global_progress();
+        debug!(
+            epoch = global.epoch,
+            samples = global.samples_accumulated,
+            peers = global.num_peers,
+            eta_in = global.eta_next_epoch - now,
+            ?outcome,
+            "swarm progress"
+        );
+        Ok(match outcome {
+            FetchOutcome::Applied => global.next_fetch_time,
+            FetchOutcome::Held => now + self.state.config().min_refresh_period,
+        })
+    }
+}
+
+impl Handler<PauseUpdates> for StateKeeper {
+    type Result = Result<(), TrackerError>;
+
+    fn handle(&mut self, _: PauseUpdates, _ctx: &mut Context<Self>) -> Self::Result {
+        self.state.pause();
+        self.snapshot();
+        Ok(())
+    }
+}
+
+impl Handler<ResumeUpdates> for StateKeeper {
+    type Result = ();
+
+    fn handle(&mut self, _: ResumeUpdates, _ctx: &mut Context<Self>) {
+        self.state.resume(self.clock.now());
+        self.snapshot();
+    }
+}
+
+impl Handler<UpdateEpoch> for StateKeeper {
+    type Result = Result<u64, TrackerError>;
+
+    fn handle(&mut self, msg: UpdateEpoch, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.enter();
+        let now = self.clock.now();
+        let epoch = self
+            .state
+            .update_epoch(msg.new_epoch, now)
+            .map_err(|_| TrackerError::NotPaused)?;
+        debug!(epoch, "moved to new epoch");
+        self.snapshot();
+        self.publish_local();
+        Ok(epoch)
+    }
+}
+
+child_hooks!(StateKeeper, "StateKeeper");

@@ -1,0 +1,494 @@
+//! The embedding API: [`ProgressTracker`], the handle a trainer holds.
+//!
+//! Two ways to run it:
+//! - [`ProgressTracker::start`] inside a running actix System (for actix-based trainers);
+//! - [`ProgressTracker::spawn`], which runs its own System on a background thread (for trainers
+//!   that are plain threads).
+//!
+//! Reads (`global_progress`, `ready_to_update_epoch`, …) never block: they read the latest
+//! snapshot the StateKeeper published. Reports are sent without waiting and are applied in order
+//! (typically within microseconds). Pausing returns a [`PauseGuard`]; `update_epoch` is a
+//! method of the guard, so it cannot be called unpaused. Dropping the guard resumes updates;
+//! dropping the tracker shuts it down in the background without blocking.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use crate::actors::messages::{
+    InjectPanic, PauseUpdates, ReportProgress, RequestRefresh, ResumeUpdates, Shutdown, UpdateEpoch,
+};
+use crate::actors::supervisor::{SupervisionPolicy, Supervisor, TrackerChannels};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::TrackerConfig;
+use crate::dht::GatewayFactory;
+use crate::identity::PeerKey;
+use crate::progress::{GlobalProgress, LocalProgress};
+use crate::status::{ActorKind, Health, TrackerError, TrackerStats};
+use crate::tracker_state::TrackerState;
+use actix::prelude::*;
+use tokio::sync::watch;
+
+/// A read-only view of a tracker, for observers (cheap to clone, `Send + Sync`): what a metrics
+/// or status endpoint reads.
+#[derive(Debug, Clone)]
+pub struct TrackerObserver {
+    /// Snapshots of the tracker state.
+    pub state: watch::Receiver<TrackerState>,
+    /// The tracker's health.
+    pub health: watch::Receiver<Health>,
+    /// The actors' counters.
+    pub stats: Arc<TrackerStats>,
+    /// DHT time.
+    pub clock: SharedClock,
+    /// The tracker's peer id.
+    pub peer_id: String,
+}
+
+/// Options beyond the tracker configuration.
+#[derive(Debug, Clone)]
+pub struct TrackerOptions {
+    /// Where DHT time comes from (a `ManualClock` in tests).
+    pub clock: SharedClock,
+    /// Restart policy of the actors.
+    pub supervision: SupervisionPolicy,
+}
+
+impl Default for TrackerOptions {
+    fn default() -> Self {
+        Self {
+            clock: SystemClock::shared(),
+            supervision: SupervisionPolicy::default(),
+        }
+    }
+}
+
+/// A background actix System owned by a tracker started with [`ProgressTracker::spawn`].
+struct Background {
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The tracker handle. See the module docs.
+pub struct ProgressTracker {
+    supervisor: Addr<Supervisor>,
+    state: watch::Receiver<TrackerState>,
+    global: watch::Receiver<GlobalProgress>,
+    health: watch::Receiver<Health>,
+    stats: Arc<TrackerStats>,
+    clock: SharedClock,
+    config: Arc<TrackerConfig>,
+    peer: PeerKey,
+    /// The arbiter that runs the actors, for blocking calls from other threads.
+    arbiter: ArbiterHandle,
+    /// The thread of that arbiter (blocking calls there would deadlock).
+    home: ThreadId,
+    shutdown_requested: AtomicBool,
+    /// The last report sent, numbered; reads apply it to the snapshot until the StateKeeper has.
+    last_report: Mutex<ReportProgress>,
+    background: Option<Background>,
+}
+
+impl ProgressTracker {
+    /// Starts a tracker on the current actix arbiter, with default options.
+    pub async fn start(
+        config: TrackerConfig,
+        dht: impl GatewayFactory,
+    ) -> Result<Self, TrackerError> {
+        Self::start_with(config, dht, TrackerOptions::default()).await
+    }
+
+    /// Starts a tracker on the current actix arbiter.
+    pub async fn start_with(
+        config: TrackerConfig,
+        dht: impl GatewayFactory,
+        options: TrackerOptions,
+    ) -> Result<Self, TrackerError> {
+        Self::launch(config, Box::new(dht), options)
+    }
+
+    /// Starts a tracker on its own actix System in a background thread, with default options.
+    pub fn spawn(config: TrackerConfig, dht: impl GatewayFactory) -> Result<Self, TrackerError> {
+        Self::spawn_with(config, dht, TrackerOptions::default())
+    }
+
+    /// Starts a tracker on its own actix System in a background thread.
+    pub fn spawn_with(
+        config: TrackerConfig,
+        dht: impl GatewayFactory,
+        options: TrackerOptions,
+    ) -> Result<Self, TrackerError> {
+        config.validate()?;
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("swarm-progress-{}", config.prefix))
+            .spawn(move || {
+                let system = System::new();
+                let started =
+                    system.block_on(async move { Self::launch(config, Box::new(dht), options) });
+                let health = started.as_ref().ok().map(|t| t.health.clone());
+                let _ = tx.send(started);
+                if let Some(health) = health {
+                    // Run the actors until the Supervisor has stopped (or died), then give
+                    // pending replies a moment to reach their callers.
+                    system.block_on(async move {
+                        let mut health = health;
+                        while *health.borrow_and_update() != Health::Stopped {
+                            if health.changed().await.is_err() {
+                                break;
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    });
+                }
+            })
+            .map_err(|e| TrackerError::Runtime(e.to_string()))?;
+        let mut tracker = rx
+            .recv()
+            .map_err(|_| TrackerError::Runtime("tracker thread exited during start".into()))??;
+        tracker.background = Some(Background {
+            thread: Some(thread),
+        });
+        Ok(tracker)
+    }
+
+    fn launch(
+        config: TrackerConfig,
+        dht: Box<dyn GatewayFactory>,
+        options: TrackerOptions,
+    ) -> Result<Self, TrackerError> {
+        config.validate()?;
+        if System::try_current().is_none() {
+            return Err(TrackerError::Runtime(
+                "ProgressTracker::start needs a running actix System; use ProgressTracker::spawn"
+                    .into(),
+            ));
+        }
+        let config = Arc::new(config);
+        let identity = dht.identity();
+        let initial = TrackerState::new(config.clone(), identity.peer_id(), options.clock.now());
+        let channels = TrackerChannels::new(initial);
+        let handle = Self {
+            supervisor: Supervisor::new(
+                config.clone(),
+                options.clock.clone(),
+                options.supervision,
+                dht,
+                channels.clone(),
+            )
+            .start(),
+            state: channels.state.subscribe(),
+            global: channels.global.subscribe(),
+            health: channels.health.subscribe(),
+            stats: channels.stats.clone(),
+            clock: options.clock,
+            config,
+            peer: identity.public_key(),
+            arbiter: Arbiter::current(),
+            home: std::thread::current().id(),
+            shutdown_requested: AtomicBool::new(false),
+            last_report: Mutex::new(ReportProgress {
+                epoch: 0,
+                samples: 0,
+                seq: 0,
+            }),
+            background: None,
+        };
+        Ok(handle)
+    }
+
+    // ---- non-blocking reads -------------------------------------------------------------
+
+    /// Runs `read` on the latest snapshot, with this handle's last report applied if the
+    /// StateKeeper has not applied it yet (read-your-writes: a report is visible to the very next
+    /// read). Clones the snapshot only in that case.
+    fn with_view<R>(&self, read: impl FnOnce(&TrackerState) -> R) -> R {
+        let report = *self
+            .last_report
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let snapshot = self.state.borrow();
+        if report.seq <= snapshot.applied_report() {
+            return read(&snapshot);
+        }
+        let mut view = snapshot.clone();
+        drop(snapshot);
+        view.report(report.epoch, report.samples, self.clock.now());
+        read(&view)
+    }
+
+    /// What this peer believes of the swarm.
+    pub fn global_progress(&self) -> GlobalProgress {
+        self.with_view(|s| s.global_progress().clone())
+    }
+
+    /// This peer's progress (including a report sent a moment ago).
+    pub fn local_progress(&self) -> LocalProgress {
+        self.with_view(|s| s.local_progress().clone())
+    }
+
+    /// The swarm's epoch.
+    pub fn global_epoch(&self) -> u64 {
+        self.state.borrow().global_progress().epoch
+    }
+
+    /// Whether this peer may move to the next epoch now.
+    pub fn ready_to_update_epoch(&self) -> bool {
+        let now = self.clock.now();
+        self.with_view(|s| s.ready_to_update_epoch(now))
+    }
+
+    /// `now` if ready, else the estimated DHT time of the next epoch.
+    pub fn estimated_next_update_time(&self) -> f64 {
+        let now = self.clock.now();
+        self.with_view(|s| s.estimated_next_update_time(now))
+    }
+
+    /// This peer's speed estimate (samples per second).
+    pub fn samples_per_second(&self) -> f64 {
+        self.state.borrow().samples_per_second()
+    }
+
+    /// Whether the swarm's progress was read since the last epoch change.
+    pub fn fetched_this_epoch(&self) -> bool {
+        self.state.borrow().fetched_this_epoch()
+    }
+
+    /// Whether updates are paused.
+    pub fn is_paused(&self) -> bool {
+        self.state.borrow().is_paused()
+    }
+
+    /// The tracker's health.
+    pub fn health(&self) -> Health {
+        let health = self.health.borrow().clone();
+        if health == Health::Running && !self.supervisor.connected() {
+            return Health::Failed {
+                reason: "supervisor stopped unexpectedly".into(),
+            };
+        }
+        health
+    }
+
+    /// A receiver that sees every change of the global progress.
+    pub fn subscribe(&self) -> watch::Receiver<GlobalProgress> {
+        self.global.clone()
+    }
+
+    /// A receiver of the whole tracker state, updated on every change.
+    pub fn subscribe_state(&self) -> watch::Receiver<TrackerState> {
+        self.state.clone()
+    }
+
+    /// A read-only, thread-safe view of this tracker (for metrics and status endpoints).
+    pub fn observer(&self) -> TrackerObserver {
+        TrackerObserver {
+            state: self.state.clone(),
+            health: self.health.clone(),
+            stats: self.stats.clone(),
+            clock: self.clock.clone(),
+            peer_id: self.peer_id(),
+        }
+    }
+
+    /// The actors' counters.
+    pub fn stats(&self) -> &TrackerStats {
+        &self.stats
+    }
+
+    /// This peer's public key (its subkey in the progress record).
+    pub fn peer_key(&self) -> PeerKey {
+        self.peer
+    }
+
+    /// This peer's libp2p peer id.
+    pub fn peer_id(&self) -> String {
+        self.peer.peer_id()
+    }
+
+    /// The tracker's configuration.
+    pub fn config(&self) -> &TrackerConfig {
+        &self.config
+    }
+
+    /// The clock the tracker reads DHT time from.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    // ---- commands ---------------------------------------------------------------------------
+
+    fn check_usable(&self) -> Result<(), TrackerError> {
+        match self.health() {
+            Health::Running => Ok(()),
+            Health::Failed { reason } => Err(TrackerError::Failed(reason)),
+            Health::Stopped => Err(TrackerError::Stopped),
+        }
+    }
+
+    /// Reports the local epoch and the samples accumulated in it. Does not wait; reports are
+    /// applied in order and published by the Reporter.
+    pub fn report_local_progress(&self, epoch: u64, samples: u64) -> Result<(), TrackerError> {
+        self.check_usable()?;
+        let mut last = self
+            .last_report
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *last = ReportProgress {
+            epoch,
+            samples,
+            seq: last.seq + 1,
+        };
+        // Sent under the lock so sequence numbers reach the StateKeeper in order.
+        self.supervisor.do_send(*last);
+        Ok(())
+    }
+
+    /// "State updated": read the swarm's progress now instead of at the scheduled time.
+    pub fn request_refresh(&self) {
+        self.supervisor.do_send(RequestRefresh);
+    }
+
+    /// Pauses updates: fetched progress is held back and the speed estimate does not count
+    /// time until the guard is dropped.
+    pub async fn pause_updates(&self) -> Result<PauseGuard<'_>, TrackerError> {
+        self.check_usable()?;
+        self.supervisor.send(PauseUpdates).await??;
+        Ok(PauseGuard {
+            tracker: self,
+            active: true,
+        })
+    }
+
+    /// [`ProgressTracker::pause_updates`] for plain threads (not the tracker's own thread).
+    pub fn pause_updates_blocking(&self) -> Result<PauseGuard<'_>, TrackerError> {
+        self.check_usable()?;
+        let request = self.supervisor.send(PauseUpdates);
+        self.block_on(async move { request.await? }, self.config.request_timeout())?;
+        Ok(PauseGuard {
+            tracker: self,
+            active: true,
+        })
+    }
+
+    /// Shuts down: stops reporting and fetching, stores a tombstone so the others stop
+    /// counting this peer, then stops. Returns once the tombstone is stored, or with
+    /// [`TrackerError::Timeout`] after `timeout`.
+    pub async fn shutdown(&self, timeout: Duration) -> Result<(), TrackerError> {
+        self.shutdown_requested.store(true, Ordering::SeqCst);
+        let request = self.supervisor.send(Shutdown { timeout });
+        match tokio::time::timeout(timeout + Duration::from_millis(200), request).await {
+            Ok(reply) => reply.unwrap_or(Ok(())),
+            Err(_) => Err(TrackerError::Timeout(timeout)),
+        }
+    }
+
+    /// [`ProgressTracker::shutdown`] for plain threads; also waits for a background System to
+    /// finish (bounded by `timeout`).
+    pub fn shutdown_blocking(&mut self, timeout: Duration) -> Result<(), TrackerError> {
+        self.shutdown_requested.store(true, Ordering::SeqCst);
+        let request = self.supervisor.send(Shutdown { timeout });
+        let result = self.block_on(
+            async move { request.await.unwrap_or(Ok(())) },
+            timeout + Duration::from_millis(200),
+        );
+        if let Some(background) = &mut self.background {
+            if let Some(thread) = background.thread.take() {
+                let deadline = std::time::Instant::now() + Duration::from_secs(2);
+                while !thread.is_finished() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                if thread.is_finished() {
+                    let _ = thread.join();
+                }
+            }
+        }
+        result
+    }
+
+    /// Test hook: makes one of the tracker's actors panic inside a handler.
+    #[doc(hidden)]
+    pub fn inject_panic(&self, kind: ActorKind) {
+        self.supervisor.do_send(InjectPanic(kind));
+    }
+
+    /// Runs `fut` on the tracker's arbiter and waits for it from this thread.
+    fn block_on<F, T>(&self, fut: F, timeout: Duration) -> Result<T, TrackerError>
+    where
+        F: Future<Output = Result<T, TrackerError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        if std::thread::current().id() == self.home {
+            return Err(TrackerError::WouldBlock);
+        }
+        let (tx, rx) = mpsc::channel();
+        let spawned = self.arbiter.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        if !spawned {
+            return Err(TrackerError::Stopped);
+        }
+        match rx.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(TrackerError::Timeout(timeout)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(TrackerError::Stopped),
+        }
+    }
+}
+
+impl Drop for ProgressTracker {
+    fn drop(&mut self) {
+        if !self.shutdown_requested.swap(true, Ordering::SeqCst) {
+            self.supervisor.do_send(Shutdown {
+                timeout: self.config.request_timeout(),
+            });
+        }
+        // A background System ends once the Supervisor has stopped; its thread is detached
+        // rather than joined, so dropping never blocks.
+    }
+}
+
+/// Holds updates paused; dropping it resumes them.
+pub struct PauseGuard<'a> {
+    tracker: &'a ProgressTracker,
+    active: bool,
+}
+
+impl PauseGuard<'_> {
+    /// Moves to `new_epoch` (default: local epoch + 1): local progress is reset to (new epoch,
+    /// 0) and published. Returns the new epoch.
+    pub async fn update_epoch(&self, new_epoch: Option<u64>) -> Result<u64, TrackerError> {
+        self.tracker
+            .supervisor
+            .send(UpdateEpoch { new_epoch })
+            .await?
+    }
+
+    /// [`PauseGuard::update_epoch`] for plain threads.
+    pub fn update_epoch_blocking(&self, new_epoch: Option<u64>) -> Result<u64, TrackerError> {
+        let request = self.tracker.supervisor.send(UpdateEpoch { new_epoch });
+        self.tracker.block_on(
+            async move { request.await? },
+            self.tracker.config.request_timeout(),
+        )
+    }
+
+    /// Resumes updates now (same as dropping the guard).
+    pub fn resume(mut self) {
+        self.release();
+    }
+
+    fn release(&mut self) {
+        if std::mem::take(&mut self.active) {
+            self.tracker.supervisor.do_send(ResumeUpdates);
+        }
+    }
+}
+
+impl Drop for PauseGuard<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}

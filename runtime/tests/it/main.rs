@@ -1,0 +1,12 @@
+//! Integration tests of swarm-progress, one binary with a module per area (build time matters).
+
+mod faults;
+mod garbage;
+mod kademlia;
+mod liar;
+mod record_flow;
+mod supervision;
+mod support;
+mod swarm;
+mod tombstone;
+mod tracker_basics;
