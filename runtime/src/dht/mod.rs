@@ -8,7 +8,6 @@
 pub mod kad_store;
 pub mod kademlia;
 pub mod memory;
-pub mod metered;
 pub mod node;
 pub mod threads;
 

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use actix::{Arbiter, ArbiterHandle};
+use actix::{Arbiter, ArbiterHandle, System};
 
 /// Shared Arbiter threads, handed out round-robin. Cloning shares the same threads; they stop
 /// when the last clone is dropped (nodes still on them stop with them).
@@ -39,8 +39,14 @@ impl std::fmt::Debug for NodeThreads {
 
 impl NodeThreads {
     /// `threads` new Arbiter threads (at least one). Needs a running actix `System` on the
-    /// calling thread; fails if a thread or its runtime cannot be created.
+    /// calling thread (an error says so otherwise); fails if a thread or its runtime cannot be
+    /// created.
     pub fn new(threads: usize) -> std::io::Result<Self> {
+        if System::try_current().is_none() {
+            return Err(std::io::Error::other(
+                "NodeThreads::new needs a running actix System on the calling thread",
+            ));
+        }
         let arbiters = (0..threads.max(1))
             .map(|_| Arbiter::try_new())
             .collect::<std::io::Result<_>>()?;

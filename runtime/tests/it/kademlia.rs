@@ -529,3 +529,31 @@ async fn bootstrap_retries_until_the_seed_comes_up() {
     a.node.stop();
     seed.stop();
 }
+
+/// `NodeHandle::start` needs no actix System: from a thread without one (here a bare tokio
+/// runtime, as a trainer that does not use actix has) two nodes start, join and share an entry.
+/// `NodeThreads`, which does need a System, says so instead of panicking.
+#[test]
+fn nodes_start_and_share_entries_without_an_actix_system() {
+    assert!(actix::System::try_current().is_none());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (seed, seed_addr) = start_node(node_config(vec![])).await;
+        let (peer, _) = start_node(node_config(vec![seed_addr])).await;
+        let sent = entry(&peer.identity, 7, 30.0);
+        let stored = peer
+            .node
+            .store(KEY.into(), peer.identity.public_key(), sent.clone())
+            .await;
+        assert_eq!(stored, Ok(true));
+        let record = read_until(&seed.node, 1)
+            .await
+            .expect("the seed reads the entry");
+        assert_eq!(record.get(&peer.identity.public_key()), Some(&sent));
+    });
+    let refused = swarm_progress::NodeThreads::new(2).unwrap_err();
+    assert!(refused.to_string().contains("actix System"), "{refused}");
+}

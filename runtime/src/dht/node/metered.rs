@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use futures::{AsyncRead, AsyncWrite};
 
-use super::node::NodeStats;
+use super::NodeStats;
 
 /// A stream whose traffic is counted in `stats.bytes_in` / `stats.bytes_out`.
 #[derive(Debug)]

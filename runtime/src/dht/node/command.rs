@@ -1,0 +1,39 @@
+//! [`Command`]: what a [`super::NodeHandle`] asks of the event loop, each with the oneshot
+//! channel its answer comes back on.
+
+use libp2p::PeerId;
+use tokio::sync::oneshot;
+
+use super::NodeInfo;
+use crate::dht::DhtError;
+use crate::identity::PeerKey;
+use crate::records::{ProgressRecord, SignedEntry};
+
+/// Requests to the event loop.
+pub(super) enum Command {
+    Store {
+        key: String,
+        subkey: PeerKey,
+        entry: SignedEntry,
+        reply: oneshot::Sender<Result<bool, DhtError>>,
+    },
+    Get {
+        key: String,
+        latest: bool,
+        reply: oneshot::Sender<Result<Option<ProgressRecord>, DhtError>>,
+    },
+    PutRaw {
+        key: String,
+        value: Vec<u8>,
+        reply: oneshot::Sender<Result<(), DhtError>>,
+    },
+    Info {
+        reply: oneshot::Sender<NodeInfo>,
+    },
+    Block {
+        peers: Vec<PeerId>,
+        blocked: bool,
+        reply: oneshot::Sender<Result<(), DhtError>>,
+    },
+    Stop,
+}

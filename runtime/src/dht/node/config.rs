@@ -1,0 +1,69 @@
+//! [`NodeConfig`]: the settings of one node, with the defaults every node starts from.
+
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
+
+use crate::records::RecordLimits;
+
+/// Settings of one node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Addresses to listen on (`/ip4/127.0.0.1/tcp/0`, `/memory/0`, …).
+    pub listen: Vec<Multiaddr>,
+    /// Peers to join through, each with its `/p2p/<peer id>`.
+    pub bootstrap: Vec<Multiaddr>,
+    /// What the store accepts.
+    pub limits: RecordLimits,
+    /// Most keys the store holds.
+    pub max_keys: usize,
+    /// Bound on every store and get (also the Kademlia query timeout).
+    pub request_timeout: Duration,
+    /// First delay between bootstrap attempts; doubles up to `bootstrap_backoff_max`.
+    pub bootstrap_backoff_initial: Duration,
+    /// Longest delay between bootstrap attempts.
+    pub bootstrap_backoff_max: Duration,
+    /// How long an idle connection is kept.
+    pub idle_connection_timeout: Duration,
+    /// How long the closest peers found for a key are trusted as its replicas: stores go
+    /// straight to them (no lookup) until this passes or the routing table gains a peer (then
+    /// the next store runs a new lookup, at most one per second).
+    pub replica_refresh: Duration,
+    /// A latest read finishes once this many other peers returned the record (every store
+    /// writes to all `replication` replicas, so each holds nearly the whole record); 0 waits
+    /// for the whole lookup. Fewer copies per read is fewer bytes and less decoding.
+    pub read_quorum: usize,
+    /// Kademlia's replication factor k: how many of the closest peers a store writes to and a
+    /// get collects from. 5, as hivemind's DHT (`num_replicas`); Kademlia's own default of 20
+    /// made every fetch fan out to 20 peers and cost 4x more CPU at 32 peers.
+    pub replication: std::num::NonZeroUsize,
+    /// Peers this node never connects to nor accepts (a deny list; more can be blocked at run
+    /// time with [`super::NodeHandle::block_peers`]).
+    pub deny: Vec<PeerId>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")],
+            bootstrap: Vec::new(),
+            limits: RecordLimits::default(),
+            max_keys: 1024,
+            request_timeout: Duration::from_secs(10),
+            bootstrap_backoff_initial: Duration::from_millis(500),
+            bootstrap_backoff_max: Duration::from_secs(30),
+            idle_connection_timeout: Duration::from_secs(120),
+            replica_refresh: Duration::from_secs(30),
+            read_quorum: 3,
+            replication: std::num::NonZeroUsize::new(5).expect("5 is not zero"),
+            deny: Vec::new(),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Kademlia's packet limit: a whole record at the limits, plus framing.
+    pub fn max_packet_size(&self) -> usize {
+        self.limits.max_record_bytes().saturating_add(64 * 1024)
+    }
+}

@@ -1,0 +1,532 @@
+//! The node's event loop: owns the swarm, answers the handle's commands (store, read, info,
+//! block), follows the swarm's events (connections, Identify, Kademlia queries and inbound
+//! requests) and runs the bootstrap schedule. Where a read checks signatures: [`EventLoop::on_get`]
+//! through the store's `validate`; where a store goes out: [`EventLoop::store`] and
+//! [`EventLoop::put`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::kad::store::RecordStore;
+use libp2p::kad::{self, GetRecordOk, QueryId, QueryResult, Quorum, Record, RecordKey};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identify, Multiaddr, PeerId, Swarm};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use super::bootstrap::BootstrapSchedule;
+use super::command::Command;
+use super::replicas::Replicas;
+use super::stats::bump;
+use super::swarm::{peer_id_of, Behaviour, BehaviourEvent, KAD_PROTOCOL};
+use super::{NodeConfig, NodeInfo, NodeStats};
+use crate::backoff::Backoff;
+use crate::clock::SharedClock;
+use crate::dht::kad_store::ProgressStore;
+use crate::dht::DhtError;
+use crate::identity::PeerKey;
+use crate::records::{ProgressRecord, SignedEntry};
+
+/// A store in flight.
+struct PendingPut {
+    reply: oneshot::Sender<Result<bool, DhtError>>,
+    started: Instant,
+    /// The entry was newer than the local copy (what the reply reports on success).
+    fresh: bool,
+}
+
+/// A get in progress.
+struct PendingGet {
+    key: RecordKey,
+    latest: bool,
+    merged: ProgressRecord,
+    /// Other peers that returned the record so far.
+    copies: usize,
+    reply: Option<oneshot::Sender<Result<Option<ProgressRecord>, DhtError>>>,
+    started: Instant,
+}
+
+/// The loop that owns a node's swarm.
+pub(super) struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    config: NodeConfig,
+    clock: SharedClock,
+    stats: Arc<NodeStats>,
+    puts: HashMap<QueryId, PendingPut>,
+    raw_puts: HashMap<QueryId, oneshot::Sender<Result<(), DhtError>>>,
+    gets: HashMap<QueryId, PendingGet>,
+    replicas: HashMap<RecordKey, Replicas>,
+    replica_lookups: HashMap<QueryId, RecordKey>,
+    /// The last record each get read: the starting point (and the already-verified entries) of
+    /// the next get. Kept apart from the record store so that a node that is not a replica
+    /// does not serve whole records to every lookup that passes by.
+    read_cache: HashMap<RecordKey, ProgressRecord>,
+    listen_addrs: Vec<Multiaddr>,
+    /// When to dial the bootstrap peers.
+    bootstrap: BootstrapSchedule,
+}
+
+impl EventLoop {
+    /// A loop over `swarm`, taking `commands` from the node's handles.
+    pub(super) fn new(
+        swarm: Swarm<Behaviour>,
+        commands: mpsc::UnboundedReceiver<Command>,
+        config: NodeConfig,
+        clock: SharedClock,
+        stats: Arc<NodeStats>,
+    ) -> Self {
+        let bootstrap = BootstrapSchedule::new(
+            !config.bootstrap.is_empty(),
+            Backoff::new(
+                config.bootstrap_backoff_initial,
+                config.bootstrap_backoff_max,
+            ),
+            Instant::now(),
+        );
+        Self {
+            swarm,
+            commands,
+            config,
+            clock,
+            stats,
+            puts: HashMap::new(),
+            raw_puts: HashMap::new(),
+            gets: HashMap::new(),
+            replicas: HashMap::new(),
+            replica_lookups: HashMap::new(),
+            read_cache: HashMap::new(),
+            listen_addrs: Vec::new(),
+            bootstrap,
+        }
+    }
+
+    /// Runs until a `Stop` command or until every handle is gone.
+    pub(super) async fn run(mut self) {
+        let peer_id = *self.swarm.local_peer_id();
+        if self.bootstrap.is_joined() {
+            info!(%peer_id, "no bootstrap peers: starting a new swarm");
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    None | Some(Command::Stop) => break,
+                    Some(command) => self.on_command(command),
+                },
+                event = self.swarm.select_next_some() => self.on_event(event),
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+        info!(%peer_id, "node stopped");
+        for (_, pending) in self.gets.drain() {
+            if let Some(reply) = pending.reply {
+                let _ = reply.send(Err(DhtError::Unavailable));
+            }
+        }
+    }
+
+    fn kad(&mut self) -> &mut kad::Behaviour<ProgressStore> {
+        &mut self.swarm.behaviour_mut().kad
+    }
+
+    fn on_tick(&mut self) {
+        if self.bootstrap.is_due(Instant::now()) {
+            self.bootstrap();
+        }
+        // Drop expired entries so peers are not served dead ones.
+        self.kad().store_mut().prune_expired();
+    }
+
+    /// One bootstrap attempt: dial every bootstrap peer and run a Kademlia bootstrap.
+    fn bootstrap(&mut self) {
+        bump(&self.stats.bootstrap_attempts, 1);
+        let (attempt, delay) = self.bootstrap.attempt(Instant::now());
+        for addr in self.config.bootstrap.clone() {
+            if let Some(peer) = peer_id_of(&addr) {
+                if peer == *self.swarm.local_peer_id() {
+                    continue;
+                }
+                self.kad().add_address(&peer, addr.clone());
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    debug!(%addr, error = %e, "bootstrap dial failed");
+                }
+            }
+        }
+        let _ = self.kad().bootstrap();
+        if attempt > 1 {
+            warn!(
+                peer = %self.swarm.local_peer_id(),
+                attempt,
+                retry_in_ms = delay.as_millis() as u64,
+                "no bootstrap peer answered yet; retrying"
+            );
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Store {
+                key,
+                subkey,
+                entry,
+                reply,
+            } => self.store(key, subkey, entry, reply),
+            Command::Get { key, latest, reply } => self.get(key, latest, reply),
+            Command::PutRaw { key, value, reply } => {
+                let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                if peers.is_empty() {
+                    let _ = reply.send(Err(DhtError::Failed("no connected peers".into())));
+                    return;
+                }
+                let record = Record::new(RecordKey::new(&key), value);
+                let qid = self
+                    .kad()
+                    .put_record_to(record, peers.into_iter(), Quorum::One);
+                self.raw_puts.insert(qid, reply);
+            }
+            Command::Info { reply } => {
+                let peer_id = *self.swarm.local_peer_id();
+                let listen_addrs = self
+                    .listen_addrs
+                    .iter()
+                    .map(|a| a.clone().with(Protocol::P2p(peer_id)))
+                    .collect();
+                let _ = reply.send(NodeInfo {
+                    peer_id,
+                    listen_addrs,
+                    connected_peers: self.swarm.connected_peers().count(),
+                });
+            }
+            Command::Block {
+                peers,
+                blocked,
+                reply,
+            } => {
+                let deny = &mut self.swarm.behaviour_mut().deny;
+                for peer in peers {
+                    if blocked {
+                        deny.block_peer(peer);
+                    } else {
+                        deny.unblock_peer(peer);
+                    }
+                }
+                let _ = reply.send(Ok(()));
+            }
+            Command::Stop => {}
+        }
+    }
+
+    fn store(
+        &mut self,
+        key: String,
+        subkey: PeerKey,
+        entry: SignedEntry,
+        reply: oneshot::Sender<Result<bool, DhtError>>,
+    ) {
+        let now = self.clock.now();
+        if let Err(reason) = entry.validate(&key, &subkey, now, &self.config.limits) {
+            bump(&self.stats.stores_failed, 1);
+            let _ = reply.send(Err(DhtError::Rejected(reason)));
+            return;
+        }
+        let record_key = RecordKey::new(&key);
+        let fresh = self
+            .kad()
+            .store_mut()
+            .progress(&record_key)
+            .and_then(|held| held.get(&subkey).cloned())
+            .is_none_or(|held| entry.recency_cmp(&held).is_gt());
+        let mut single = ProgressRecord::new();
+        single.insert(subkey, entry, now);
+        let record = Record::new(record_key.clone(), single.encode());
+        let put = self.put(record_key, record);
+        match put {
+            Ok(qid) => {
+                // A stale entry still goes out (harmless: replicas keep the newer one) but the
+                // reply says it changed nothing here.
+                self.puts.insert(
+                    qid,
+                    PendingPut {
+                        reply,
+                        started: Instant::now(),
+                        fresh,
+                    },
+                );
+            }
+            Err(e) => {
+                bump(&self.stats.stores_failed, 1);
+                let _ = reply.send(Err(DhtError::Failed(format!("local store: {e}"))));
+            }
+        }
+    }
+
+    /// Stores `record` locally and at the key's replicas: straight to the cached replicas when
+    /// they are usable, else through Kademlia's lookup-then-put (and a lookup refreshes the
+    /// cache for the next stores).
+    fn put(&mut self, key: RecordKey, record: Record) -> Result<QueryId, kad::store::Error> {
+        let now = Instant::now();
+        let refresh = self.config.replica_refresh;
+        let cached = self.replicas.entry(key.clone()).or_default();
+        let wants_lookup = cached.wants_lookup(now, refresh);
+        let targets = cached.usable(now, refresh).map(<[PeerId]>::to_vec);
+        if wants_lookup {
+            cached.lookup_started(now);
+            let qid = self.kad().get_closest_peers(key.to_vec());
+            self.replica_lookups.insert(qid, key);
+        }
+        match targets {
+            Some(peers) => {
+                self.kad().store_mut().put(record.clone())?;
+                Ok(self
+                    .kad()
+                    .put_record_to(record, peers.into_iter(), Quorum::One))
+            }
+            None => self.kad().put_record(record, Quorum::One),
+        }
+    }
+
+    fn on_replica_lookup(&mut self, id: QueryId, result: kad::GetClosestPeersResult, last: bool) {
+        if !last {
+            return;
+        }
+        let Some(key) = self.replica_lookups.remove(&id) else {
+            return;
+        };
+        let replication = self.config.replication.get();
+        let peers = match result {
+            Ok(ok) => ok.peers,
+            Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+        };
+        self.replicas.entry(key).or_default().lookup_finished(
+            peers.into_iter().map(|p| p.peer_id),
+            replication,
+            Instant::now(),
+        );
+    }
+
+    fn get(
+        &mut self,
+        key: String,
+        latest: bool,
+        reply: oneshot::Sender<Result<Option<ProgressRecord>, DhtError>>,
+    ) {
+        let record_key = RecordKey::new(&key);
+        let now = self.clock.now();
+        let stored = self
+            .kad()
+            .store_mut()
+            .progress(&record_key)
+            .unwrap_or_default();
+        // What this node read last is the incumbent set of its reads: entries it already
+        // validated are not evicted by newcomers in its record store (a flood it received as a
+        // replica must not push out honest entries it had read).
+        let local = match self.read_cache.get(&record_key) {
+            Some(read) => {
+                let mut local = read.clone();
+                local.merge_bounded(&stored, now, self.config.limits.max_entries);
+                local
+            }
+            None => stored,
+        };
+        if !latest && !local.is_empty() {
+            bump(&self.stats.gets_ok, 1);
+            let _ = reply.send(Ok(Some(local)));
+            return;
+        }
+        if self.swarm.connected_peers().next().is_none() {
+            bump(&self.stats.gets_ok, 1);
+            let _ = reply.send(Ok((!local.is_empty()).then_some(local)));
+            return;
+        }
+        let qid = self.kad().get_record(record_key.clone());
+        self.gets.insert(
+            qid,
+            PendingGet {
+                key: record_key,
+                latest,
+                merged: local,
+                copies: 0,
+                reply: Some(reply),
+                started: Instant::now(),
+            },
+        );
+    }
+
+    fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(%address, "listening");
+                self.listen_addrs.push(address);
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, .. }
+                if !self.bootstrap.is_joined()
+                    && self
+                        .config
+                        .bootstrap
+                        .iter()
+                        .any(|a| peer_id_of(a) == Some(peer_id)) =>
+            {
+                info!(%peer_id, "connected to a bootstrap peer");
+                self.bootstrap.joined();
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } if !self.config.bootstrap.is_empty()
+                && self.bootstrap.is_joined()
+                && self.swarm.connected_peers().next().is_none() =>
+            {
+                // Alone: bootstrap again (with backoff) until a bootstrap peer answers.
+                info!(last = %peer_id, "lost every peer; bootstrapping again");
+                bump(&self.stats.rebootstraps, 1);
+                self.bootstrap.lost_every_peer(Instant::now());
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) if info.protocols.contains(&KAD_PROTOCOL) => {
+                for addr in info.listen_addrs {
+                    self.kad().add_address(&peer_id, addr);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
+            _ => {}
+        }
+    }
+
+    fn on_kad(&mut self, event: kad::Event) {
+        if matches!(event, kad::Event::InboundRequest { .. }) {
+            bump(&self.stats.inbound_requests, 1);
+        }
+        match event {
+            kad::Event::InboundRequest {
+                request:
+                    kad::InboundRequest::PutRecord {
+                        source,
+                        record: Some(record),
+                        ..
+                    },
+            } => {
+                bump(&self.stats.inbound_puts, 1);
+                if let Err(e) = self.kad().store_mut().put(record) {
+                    debug!(%source, error = %e, "inbound record refused");
+                }
+            }
+            kad::Event::RoutingUpdated {
+                is_new_peer: true, ..
+            } => {
+                self.replicas.values_mut().for_each(Replicas::mark_stale);
+            }
+            kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            } => match result {
+                QueryResult::PutRecord(result) => {
+                    if let Some(PendingPut {
+                        reply,
+                        started,
+                        fresh,
+                    }) = self.puts.remove(&id)
+                    {
+                        bump(
+                            &self.stats.store_micros,
+                            started.elapsed().as_micros() as u64,
+                        );
+                        let outcome = match result {
+                            Ok(_) => Ok(fresh),
+                            // Alone in the swarm, the local replica is the whole DHT.
+                            Err(_) if self.swarm.connected_peers().next().is_none() => Ok(fresh),
+                            Err(e) => Err(DhtError::Failed(format!("store: {e}"))),
+                        };
+                        match &outcome {
+                            Ok(_) => bump(&self.stats.stores_ok, 1),
+                            Err(_) => bump(&self.stats.stores_failed, 1),
+                        }
+                        let _ = reply.send(outcome);
+                    } else if let Some(reply) = self.raw_puts.remove(&id) {
+                        let _ = reply.send(
+                            result
+                                .map(|_| ())
+                                .map_err(|e| DhtError::Failed(e.to_string())),
+                        );
+                    }
+                }
+                QueryResult::GetRecord(result) => self.on_get(id, result, step.last),
+                QueryResult::GetClosestPeers(result) => {
+                    self.on_replica_lookup(id, result, step.last)
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn on_get(
+        &mut self,
+        id: QueryId,
+        result: Result<GetRecordOk, kad::GetRecordError>,
+        last: bool,
+    ) {
+        let Some(mut pending) = self.gets.remove(&id) else {
+            return;
+        };
+        let mut timed_out = false;
+        match result {
+            Ok(GetRecordOk::FoundRecord(found)) if found.peer.is_some() => {
+                pending.copies += 1;
+                let store = self.kad().store_mut();
+                // What this get already merged is validated: identical entries are not
+                // re-verified (most of a record is unchanged from one read to the next).
+                if let Some(valid) =
+                    store.validate(&pending.key, &found.record.value, Some(&pending.merged))
+                {
+                    // What this node held (the local copy) and what it found first are the
+                    // incumbents: a flood found later cannot evict them.
+                    let max = self.config.limits.max_entries;
+                    pending.merged.merge_bounded(&valid, self.clock.now(), max);
+                }
+            }
+            Ok(_) => {}
+            Err(kad::GetRecordError::Timeout { .. }) => timed_out = true,
+            Err(_) => {}
+        }
+        let quorum = self.config.read_quorum;
+        let done = last
+            || (!pending.latest && !pending.merged.is_empty())
+            || (pending.latest && quorum > 0 && pending.copies >= quorum);
+        if !done {
+            self.gets.insert(id, pending);
+            return;
+        }
+        if !last {
+            if let Some(mut query) = self.kad().query_mut(&id) {
+                query.finish();
+            }
+        }
+        bump(
+            &self.stats.get_micros,
+            pending.started.elapsed().as_micros() as u64,
+        );
+        if !pending.merged.is_empty() {
+            self.read_cache
+                .insert(pending.key.clone(), pending.merged.clone());
+        }
+        let reply = pending.reply.take();
+        let outcome = if pending.merged.is_empty() && timed_out {
+            bump(&self.stats.gets_failed, 1);
+            Err(DhtError::Timeout(self.config.request_timeout))
+        } else {
+            bump(&self.stats.gets_ok, 1);
+            Ok((!pending.merged.is_empty()).then_some(pending.merged))
+        };
+        if let Some(reply) = reply {
+            let _ = reply.send(outcome);
+        }
+    }
+}
