@@ -45,7 +45,7 @@ pub use swarm_progress_core::{
     RejectionReason, SharedClock, SignedEntry, SystemClock, TrackerConfig, TrackerState,
 };
 
-pub use actors::supervisor::SupervisionPolicy;
+pub use actors::child::SupervisionPolicy;
 pub use dht::kademlia::{KademliaGateway, KademliaPeer};
 pub use dht::memory::{FaultControl, Faults, MemoryDht, MemoryNetwork, MemoryPeer};
 pub use dht::node::{Multiaddr, NodeConfig, NodeHandle, NodeInfo, PeerId};

@@ -18,10 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
 
+use crate::actors::child::SupervisionPolicy;
 use crate::actors::messages::{
     InjectPanic, PauseUpdates, ReportProgress, RequestRefresh, ResumeUpdates, Shutdown, UpdateEpoch,
 };
-use crate::actors::supervisor::{SupervisionPolicy, Supervisor, TrackerChannels};
+use crate::actors::supervisor::{Supervisor, TrackerChannels};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::TrackerConfig;
 use crate::dht::GatewayFactory;

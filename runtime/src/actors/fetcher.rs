@@ -9,19 +9,16 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tracing::warn;
 
-use crate::actors::messages::{
-    child_hooks, ChildStopped, FetchNow, Fetched, InjectPanic, SharedStats, StopChild,
-};
-use crate::clock::SharedClock;
-use crate::config::{seconds, TrackerConfig};
+use crate::actors::child::ChildContext;
+use crate::actors::messages::{child_hooks, FetchNow, Fetched, InjectPanic, StopChild};
+use crate::config::seconds;
 use crate::dht::DhtHandle;
-use crate::status::{ActorKind, TrackerError, TrackerStats};
+use crate::status::{TrackerError, TrackerStats};
 
 /// The Fetcher actor.
-pub struct Fetcher {
-    config: Arc<TrackerConfig>,
+pub(crate) struct Fetcher {
+    context: ChildContext,
     key: String,
-    clock: SharedClock,
     dht: DhtHandle,
     /// Where fetched entries go (the Supervisor forwards them to the StateKeeper).
     fetched: Recipient<Fetched>,
@@ -32,46 +29,24 @@ pub struct Fetcher {
     again: bool,
     /// Consecutive failures (drives the retry backoff).
     failures: u32,
-    stopped: Recipient<ChildStopped>,
-    generation: u64,
-    stats: SharedStats,
-    /// `tracker{prefix, peer}` span for this actor's logs.
+    /// `tracker{prefix, peer, actor}` span for this actor's logs.
     span: tracing::Span,
 }
 
 impl Fetcher {
-    /// A Fetcher that fetches as soon as it starts; `peer` names this peer in its logs.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        peer: &str,
-        config: Arc<TrackerConfig>,
-        clock: SharedClock,
-        dht: DhtHandle,
-        fetched: Recipient<Fetched>,
-        stopped: Recipient<ChildStopped>,
-        generation: u64,
-        stats: SharedStats,
-    ) -> Self {
-        let span = tracing::info_span!(
-            "tracker",
-            prefix = %config.prefix,
-            peer = %peer,
-            actor = "fetcher"
-        );
+    /// A Fetcher that reads through `dht` as soon as it starts and sends what it read to
+    /// `fetched`.
+    pub(crate) fn new(context: ChildContext, dht: DhtHandle, fetched: Recipient<Fetched>) -> Self {
         Self {
-            span,
-            key: config.progress_key(),
-            config,
-            clock,
+            span: context.span(),
+            key: context.config.progress_key(),
+            context,
             dht,
             fetched,
             timer: None,
             in_flight: false,
             again: false,
             failures: 0,
-            stopped,
-            generation,
-            stats,
         }
     }
 
@@ -80,11 +55,13 @@ impl Fetcher {
             ctx.cancel_future(timer);
         }
         self.in_flight = true;
-        let get = self
-            .dht
-            .get(self.key.clone(), true, self.config.request_timeout());
+        let get = self.dht.get(
+            self.key.clone(),
+            true,
+            self.context.config.request_timeout(),
+        );
         let fetched = self.fetched.clone();
-        let stats = self.stats.clone();
+        let stats = self.context.stats.clone();
         let work = async move {
             let started = std::time::Instant::now();
             let record = get.await;
@@ -95,17 +72,17 @@ impl Fetcher {
         ctx.spawn(work.into_actor(self).map(|result: Result<f64, TrackerError>, act, ctx| {
             let _span = act.span.clone().entered();
             act.in_flight = false;
-            let now = act.clock.now();
+            let now = act.context.clock.now();
             let next = match result {
                 Ok(next) => {
-                    TrackerStats::bump(&act.stats.fetches_ok);
+                    TrackerStats::bump(&act.context.stats.fetches_ok);
                     act.failures = 0;
                     next
                 }
                 Err(e) => {
-                    TrackerStats::bump(&act.stats.fetches_failed);
+                    TrackerStats::bump(&act.context.stats.fetches_failed);
                     act.failures = act.failures.saturating_add(1);
-                    let backoff = act.config.retry_delay(act.failures, act.config.max_refresh_period);
+                    let backoff = act.context.config.retry_delay(act.failures, act.context.config.max_refresh_period);
                     warn!(error = %e, failures = act.failures, retry_in = backoff, "fetch failed");
                     now + backoff
                 }
@@ -120,10 +97,11 @@ impl Fetcher {
 
     fn schedule(&mut self, ctx: &mut Context<Self>, delay: f64) {
         let longest = self
+            .context
             .config
             .max_refresh_period
-            .max(self.config.default_refresh_period);
-        let delay = delay.clamp(self.config.min_refresh_period, longest);
+            .max(self.context.config.default_refresh_period);
+        let delay = delay.clamp(self.context.config.min_refresh_period, longest);
         self.timer = Some(ctx.run_later(seconds(delay), |act, ctx| {
             act.timer = None;
             act.fetch(ctx);
@@ -139,10 +117,7 @@ impl Actor for Fetcher {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        self.stopped.do_send(ChildStopped {
-            kind: ActorKind::Fetcher,
-            generation: self.generation,
-        });
+        self.context.notify_stopped();
     }
 }
 

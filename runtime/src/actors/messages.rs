@@ -20,12 +20,12 @@ use crate::records::ProgressRecord;
 use crate::status::{ActorKind, TrackerError, TrackerStats};
 
 /// Shared counters.
-pub type SharedStats = Arc<TrackerStats>;
+pub(crate) type SharedStats = Arc<TrackerStats>;
 
 /// A local report from the trainer.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
-pub struct ReportProgress {
+pub(crate) struct ReportProgress {
     /// The trainer's local epoch.
     pub epoch: u64,
     /// Samples accumulated in it.
@@ -38,22 +38,22 @@ pub struct ReportProgress {
 /// "State updated": fetch the swarm's progress now.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
-pub struct RequestRefresh;
+pub(crate) struct RequestRefresh;
 
 /// Pause updates (replies once the pause is in effect).
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<(), TrackerError>")]
-pub struct PauseUpdates;
+pub(crate) struct PauseUpdates;
 
 /// End one pause.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
-pub struct ResumeUpdates;
+pub(crate) struct ResumeUpdates;
 
 /// Move to a new epoch (only while paused); replies with the new epoch.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<u64, TrackerError>")]
-pub struct UpdateEpoch {
+pub(crate) struct UpdateEpoch {
     /// The new epoch (default: local epoch + 1).
     pub new_epoch: Option<u64>,
 }
@@ -61,7 +61,7 @@ pub struct UpdateEpoch {
 /// Graceful shutdown: stop reporting and fetching, store a tombstone, stop the gateway.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<(), TrackerError>")]
-pub struct Shutdown {
+pub(crate) struct Shutdown {
     /// Bound on the tombstone store.
     pub timeout: Duration,
 }
@@ -69,28 +69,28 @@ pub struct Shutdown {
 /// Test hook: make an actor panic inside a handler.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
-pub struct InjectPanic(pub ActorKind);
+pub(crate) struct InjectPanic(pub ActorKind);
 
 /// New local progress to publish (StateKeeper -> Supervisor -> Reporter).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
-pub struct Publish(pub LocalProgress);
+pub(crate) struct Publish(pub LocalProgress);
 
 /// Entries fetched from the swarm (Fetcher -> Supervisor -> StateKeeper). Replies with the DHT
 /// time of the next scheduled fetch.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<f64, TrackerError>")]
-pub struct Fetched(pub Arc<ProgressRecord>);
+pub(crate) struct Fetched(pub Arc<ProgressRecord>);
 
 /// Fetch now (Supervisor -> Fetcher).
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
-pub struct FetchNow;
+pub(crate) struct FetchNow;
 
 /// A child actor stopped (sent from its `stopped()` hook, which also runs after a panic).
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
-pub struct ChildStopped {
+pub(crate) struct ChildStopped {
     /// Which actor.
     pub kind: ActorKind,
     /// Which incarnation of it.
@@ -100,7 +100,7 @@ pub struct ChildStopped {
 /// Ask a child to stop (shutdown).
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
-pub struct StopChild;
+pub(crate) struct StopChild;
 
 /// Implements the hooks every supervised child answers: [`InjectPanic`] (the test hook: panics
 /// inside a handler) and [`StopChild`] (stops the actor).

@@ -7,6 +7,7 @@
 //! [`Fetcher`]: fetcher::Fetcher
 //! [`Supervisor`]: supervisor::Supervisor
 
+pub(crate) mod child;
 pub(crate) mod fetcher;
 pub(crate) mod messages;
 pub(crate) mod reporter;

@@ -10,23 +10,20 @@ use std::time::Duration;
 use actix::prelude::*;
 use tracing::{debug, warn};
 
-use crate::actors::messages::{
-    child_hooks, ChildStopped, InjectPanic, Publish, SharedStats, StopChild,
-};
-use crate::clock::SharedClock;
-use crate::config::{seconds, TrackerConfig};
+use crate::actors::child::ChildContext;
+use crate::actors::messages::{child_hooks, InjectPanic, Publish, StopChild};
+use crate::config::seconds;
 use crate::dht::DhtHandle;
 use crate::identity::Identity;
 use crate::progress::LocalProgress;
 use crate::records::SignedEntry;
-use crate::status::{ActorKind, TrackerStats};
+use crate::status::TrackerStats;
 
 /// The Reporter actor.
-pub struct Reporter {
+pub(crate) struct Reporter {
+    context: ChildContext,
     identity: Arc<Identity>,
-    config: Arc<TrackerConfig>,
     key: String,
-    clock: SharedClock,
     dht: DhtHandle,
     /// The newest local progress; republished until replaced.
     latest: Option<LocalProgress>,
@@ -38,47 +35,29 @@ pub struct Reporter {
     failures: u32,
     /// The pending republish or retry timer.
     timer: Option<SpawnHandle>,
-    stopped: Recipient<ChildStopped>,
-    generation: u64,
-    stats: SharedStats,
-    /// `tracker{prefix, peer}` span for this actor's logs.
+    /// `tracker{prefix, peer, actor}` span for this actor's logs.
     span: tracing::Span,
 }
 
 impl Reporter {
-    /// A Reporter that starts by publishing `latest`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    /// A Reporter that starts by publishing `latest`, signing with `identity`, through `dht`.
+    pub(crate) fn new(
+        context: ChildContext,
         identity: Arc<Identity>,
-        config: Arc<TrackerConfig>,
-        clock: SharedClock,
         dht: DhtHandle,
-        latest: Option<LocalProgress>,
-        stopped: Recipient<ChildStopped>,
-        generation: u64,
-        stats: SharedStats,
+        latest: LocalProgress,
     ) -> Self {
-        let span = tracing::info_span!(
-            "tracker",
-            prefix = %config.prefix,
-            peer = %identity.peer_id(),
-            actor = "reporter"
-        );
         Self {
-            span,
-            key: config.progress_key(),
+            span: context.span(),
+            key: context.config.progress_key(),
+            context,
             identity,
-            config,
-            clock,
             dht,
-            latest,
+            latest: Some(latest),
             in_flight: false,
             dirty: false,
             failures: 0,
             timer: None,
-            stopped,
-            generation,
-            stats,
         }
     }
 
@@ -105,8 +84,8 @@ impl Reporter {
         let Some(progress) = self.latest.clone() else {
             return;
         };
-        let now = self.clock.now();
-        let expiration = now + self.config.metadata_expiration;
+        let now = self.context.clock.now();
+        let expiration = now + self.context.config.metadata_expiration;
         let entry = match SignedEntry::sign(&self.identity, &self.key, Some(&progress), expiration)
         {
             Ok(entry) => entry,
@@ -117,33 +96,35 @@ impl Reporter {
         };
         self.in_flight = true;
         self.dirty = false;
-        let republish = seconds(self.config.republish_period());
+        let republish = seconds(self.context.config.republish_period());
         self.schedule(ctx, republish);
         let started = std::time::Instant::now();
         let store = self.dht.store(
             self.key.clone(),
             self.identity.public_key(),
             entry,
-            self.config.request_timeout(),
+            self.context.config.request_timeout(),
         );
         ctx.spawn(store.into_actor(self).map(move |result, act, ctx| {
             let _span = act.span.clone().entered();
             act.in_flight = false;
-            act.stats
+            act.context
+                .stats
                 .store_latency
                 .observe(started.elapsed().as_secs_f64());
             match result {
                 Ok(stored) => {
-                    TrackerStats::bump(&act.stats.stores_ok);
+                    TrackerStats::bump(&act.context.stats.stores_ok);
                     act.failures = 0;
                     debug!(stored, "published local progress");
                 }
                 Err(e) => {
-                    TrackerStats::bump(&act.stats.stores_failed);
+                    TrackerStats::bump(&act.context.stats.stores_failed);
                     act.failures = act.failures.saturating_add(1);
                     let backoff = act
+                        .context
                         .config
-                        .retry_delay(act.failures, act.config.republish_period());
+                        .retry_delay(act.failures, act.context.config.republish_period());
                     warn!(error = %e, failures = act.failures, retry_in = backoff, "store failed");
                     if !act.dirty {
                         act.schedule(ctx, seconds(backoff));
@@ -165,10 +146,7 @@ impl Actor for Reporter {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        self.stopped.do_send(ChildStopped {
-            kind: ActorKind::Reporter,
-            generation: self.generation,
-        });
+        self.context.notify_stopped();
     }
 }
 

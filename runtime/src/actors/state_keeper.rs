@@ -11,62 +11,46 @@ use actix::prelude::*;
 use tokio::sync::watch;
 use tracing::{debug, trace};
 
+use crate::actors::child::ChildContext;
 use crate::actors::messages::{
-    child_hooks, ChildStopped, Fetched, InjectPanic, PauseUpdates, Publish, ReportProgress,
-    ResumeUpdates, SharedStats, StopChild, UpdateEpoch,
+    child_hooks, Fetched, InjectPanic, PauseUpdates, Publish, ReportProgress, ResumeUpdates,
+    StopChild, UpdateEpoch,
 };
-use crate::clock::SharedClock;
 use crate::progress::GlobalProgress;
-use crate::status::{ActorKind, TrackerError, TrackerStats};
+use crate::status::{TrackerError, TrackerStats};
 use crate::tracker_state::{FetchOutcome, TrackerState};
 
 /// The StateKeeper actor.
-pub struct StateKeeper {
+pub(crate) struct StateKeeper {
+    context: ChildContext,
     /// The tracker state (starts from the last snapshot).
     state: TrackerState,
-    clock: SharedClock,
     /// Where snapshots go.
     snapshots: Arc<watch::Sender<TrackerState>>,
     /// The global progress alone, sent only when it changes.
     global: Arc<watch::Sender<GlobalProgress>>,
     /// New local progress goes to the Supervisor, which hands it to the Reporter.
     publish: Recipient<Publish>,
-    /// Told when this actor stops.
-    stopped: Recipient<ChildStopped>,
-    generation: u64,
-    stats: SharedStats,
-    /// `tracker{prefix, peer}` span for this actor's logs.
+    /// `tracker{prefix, peer, actor}` span for this actor's logs.
     span: tracing::Span,
 }
 
 impl StateKeeper {
-    /// An StateKeeper that starts from the current snapshot.
-    pub fn new(
+    /// A StateKeeper that starts from the current snapshot in `snapshots`.
+    pub(crate) fn new(
+        context: ChildContext,
         snapshots: Arc<watch::Sender<TrackerState>>,
         global: Arc<watch::Sender<GlobalProgress>>,
-        clock: SharedClock,
         publish: Recipient<Publish>,
-        stopped: Recipient<ChildStopped>,
-        generation: u64,
-        stats: SharedStats,
     ) -> Self {
         let state = snapshots.borrow().clone();
-        let span = tracing::info_span!(
-            "tracker",
-            prefix = %state.config().prefix,
-            peer = %state.local_progress().peer_id,
-            actor = "estimator"
-        );
         Self {
-            span,
+            span: context.span(),
+            context,
             state,
-            clock,
             snapshots,
             global,
             publish,
-            stopped,
-            generation,
-            stats,
         }
     }
 
@@ -92,10 +76,7 @@ impl Actor for StateKeeper {
     type Context = Context<Self>;
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        self.stopped.do_send(ChildStopped {
-            kind: ActorKind::Estimator,
-            generation: self.generation,
-        });
+        self.context.notify_stopped();
     }
 }
 
@@ -104,10 +85,10 @@ impl Handler<ReportProgress> for StateKeeper {
 
     fn handle(&mut self, msg: ReportProgress, _ctx: &mut Context<Self>) {
         let _span = self.span.enter();
-        let now = self.clock.now();
+        let now = self.context.clock.now();
         self.state.report(msg.epoch, msg.samples, now);
         self.state.set_applied_report(msg.seq);
-        TrackerStats::bump(&self.stats.reports);
+        TrackerStats::bump(&self.context.stats.reports);
         trace!(epoch = msg.epoch, samples = msg.samples, "local progress");
         self.snapshot();
         self.publish_local();
@@ -119,7 +100,7 @@ impl Handler<Fetched> for StateKeeper {
 
     fn handle(&mut self, msg: Fetched, _ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.enter();
-        let now = self.clock.now();
+        let now = self.context.clock.now();
         let outcome = self.state.apply_fetch(msg.0, now);
         self.snapshot();
         let global = self.state.global_progress();
@@ -152,7 +133,7 @@ impl Handler<ResumeUpdates> for StateKeeper {
     type Result = ();
 
     fn handle(&mut self, _: ResumeUpdates, _ctx: &mut Context<Self>) {
-        self.state.resume(self.clock.now());
+        self.state.resume(self.context.clock.now());
         self.snapshot();
     }
 }
@@ -162,7 +143,7 @@ impl Handler<UpdateEpoch> for StateKeeper {
 
     fn handle(&mut self, msg: UpdateEpoch, _ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.enter();
-        let now = self.clock.now();
+        let now = self.context.clock.now();
         let epoch = self
             .state
             .update_epoch(msg.new_epoch, now)

@@ -15,18 +15,19 @@
 //!   expiration now + `metadata_expiration`) is stored through the gateway within the timeout,
 //!   then the StateKeeper and, last, the gateway stop.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use crate::actors::child::SupervisionPolicy;
+use crate::actors::child::{ChildContext, ChildRecord, ChildSlot};
 use crate::actors::fetcher::Fetcher;
 use crate::actors::messages::{
     ChildStopped, FetchNow, Fetched, InjectPanic, PauseUpdates, Publish, ReportProgress,
-    RequestRefresh, ResumeUpdates, SharedStats, Shutdown, StopChild, UpdateEpoch,
+    RequestRefresh, ResumeUpdates, SharedStats, Shutdown, UpdateEpoch,
 };
 use crate::actors::reporter::Reporter;
 use crate::actors::state_keeper::StateKeeper;
@@ -38,45 +39,10 @@ use crate::progress::GlobalProgress;
 use crate::records::{ProgressRecord, SignedEntry};
 use crate::status::{ActorKind, Health, TrackerError, TrackerStats};
 use crate::tracker_state::TrackerState;
-use swarm_progress_core::Backoff;
-
-/// How the Supervisor restarts failed children.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SupervisionPolicy {
-    /// Restarts of one child allowed within `window`; one more spends the budget.
-    pub max_restarts: u32,
-    /// The window of the restart budget.
-    pub window: Duration,
-    /// Delay before the first restart; doubles with each restart inside the window.
-    pub backoff_initial: Duration,
-    /// Longest delay before a restart.
-    pub backoff_max: Duration,
-    /// How often the Supervisor checks that its children are alive.
-    pub liveness_interval: Duration,
-}
-
-impl Default for SupervisionPolicy {
-    fn default() -> Self {
-        Self {
-            max_restarts: 5,
-            window: Duration::from_secs(60),
-            backoff_initial: Duration::from_millis(50),
-            backoff_max: Duration::from_secs(5),
-            liveness_interval: Duration::from_millis(500),
-        }
-    }
-}
-
-impl SupervisionPolicy {
-    /// The delay before restart number `attempt` (1-based) inside the window.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        Backoff::new(self.backoff_initial, self.backoff_max).delay(attempt.saturating_sub(1))
-    }
-}
 
 /// The channels the tracker handle reads.
 #[derive(Debug, Clone)]
-pub struct TrackerChannels {
+pub(crate) struct TrackerChannels {
     /// Every new tracker state.
     pub state: Arc<watch::Sender<TrackerState>>,
     /// The global progress, sent when it changes.
@@ -89,7 +55,7 @@ pub struct TrackerChannels {
 
 impl TrackerChannels {
     /// Channels holding `initial`.
-    pub fn new(initial: TrackerState) -> Self {
+    pub(crate) fn new(initial: TrackerState) -> Self {
         let (global, _) = watch::channel(initial.global_progress().clone());
         let (state, _) = watch::channel(initial);
         let (health, _) = watch::channel(Health::Running);
@@ -111,7 +77,7 @@ enum Phase {
 }
 
 /// The Supervisor actor.
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     config: Arc<TrackerConfig>,
     identity: Arc<Identity>,
     clock: SharedClock,
@@ -119,15 +85,12 @@ pub struct Supervisor {
     factory: Box<dyn GatewayFactory>,
     channels: TrackerChannels,
     gateway: Option<DhtHandle>,
-    estimator: Option<Addr<StateKeeper>>,
+    state_keeper: Option<Addr<StateKeeper>>,
     reporter: Option<Addr<Reporter>>,
     fetcher: Option<Addr<Fetcher>>,
-    /// Incarnation of each child (indexed by `ActorKind::index`); stale stop notices are ignored.
-    generations: [u64; 4],
-    /// Recent restarts of each child, for the budget.
-    restarts: [VecDeque<Instant>; 4],
-    /// A restart of the child is scheduled.
-    restart_pending: [bool; 4],
+    /// Incarnation, pending restart and restart log of each child (indexed by
+    /// `ActorKind::index`); stop notices of an older incarnation are ignored.
+    records: [ChildRecord; 4],
     phase: Phase,
     /// The last report the trainer sent, replayed into a restarted StateKeeper.
     last_report: Option<ReportProgress>,
@@ -139,7 +102,7 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// A Supervisor for one tracker; its children start with it.
-    pub fn new(
+    pub(crate) fn new(
         config: Arc<TrackerConfig>,
         clock: SharedClock,
         policy: SupervisionPolicy,
@@ -162,43 +125,55 @@ impl Supervisor {
             factory,
             channels,
             gateway: None,
-            estimator: None,
+            state_keeper: None,
             reporter: None,
             fetcher: None,
-            generations: [0; 4],
-            restarts: Default::default(),
-            restart_pending: [false; 4],
+            records: Default::default(),
             phase: Phase::Running,
             last_report: None,
             pause_depth: 0,
         }
     }
 
-    fn is_alive(&self, kind: ActorKind) -> bool {
+    /// Where the address of the `kind` child is held.
+    fn slot(&self, kind: ActorKind) -> &dyn ChildSlot {
         match kind {
-            ActorKind::Gateway => self.gateway.as_ref().is_some_and(DhtHandle::is_alive),
-            ActorKind::Estimator => self.estimator.as_ref().is_some_and(Addr::connected),
-            ActorKind::Reporter => self.reporter.as_ref().is_some_and(Addr::connected),
-            ActorKind::Fetcher => self.fetcher.as_ref().is_some_and(Addr::connected),
+            ActorKind::Gateway => &self.gateway,
+            ActorKind::Estimator => &self.state_keeper,
+            ActorKind::Reporter => &self.reporter,
+            ActorKind::Fetcher => &self.fetcher,
         }
     }
 
-    fn clear(&mut self, kind: ActorKind) {
+    /// [`Supervisor::slot`], to change.
+    fn slot_mut(&mut self, kind: ActorKind) -> &mut dyn ChildSlot {
         match kind {
-            ActorKind::Gateway => self.gateway = None,
-            ActorKind::Estimator => self.estimator = None,
-            ActorKind::Reporter => self.reporter = None,
-            ActorKind::Fetcher => self.fetcher = None,
+            ActorKind::Gateway => &mut self.gateway,
+            ActorKind::Estimator => &mut self.state_keeper,
+            ActorKind::Reporter => &mut self.reporter,
+            ActorKind::Fetcher => &mut self.fetcher,
+        }
+    }
+
+    /// A new incarnation of the `kind` child: its context.
+    fn next_context(&mut self, kind: ActorKind, me: &Addr<Self>) -> ChildContext {
+        let record = &mut self.records[kind.index()];
+        record.generation += 1;
+        ChildContext {
+            kind,
+            config: self.config.clone(),
+            clock: self.clock.clone(),
+            stats: self.channels.stats.clone(),
+            peer_id: self.identity.peer_id(),
+            generation: record.generation,
+            supervisor: me.clone().recipient(),
         }
     }
 
     fn start_child(&mut self, kind: ActorKind, ctx: &mut Context<Self>) {
         let _span = self.span.clone().entered();
-        let i = kind.index();
-        self.generations[i] += 1;
-        let generation = self.generations[i];
         let me = ctx.address();
-        let stats = self.channels.stats.clone();
+        let context = self.next_context(kind, &me);
         match kind {
             ActorKind::Gateway => match self.factory.start() {
                 Ok(handle) => self.gateway = Some(handle),
@@ -208,55 +183,31 @@ impl Supervisor {
                 }
             },
             ActorKind::Estimator => {
-                let estimator = StateKeeper::new(
+                let state_keeper = StateKeeper::new(
+                    context,
                     self.channels.state.clone(),
                     self.channels.global.clone(),
-                    self.clock.clone(),
-                    me.clone().recipient(),
                     me.recipient(),
-                    generation,
-                    stats,
                 )
                 .start();
-                self.restore_intent(&estimator);
-                self.estimator = Some(estimator);
+                self.restore_intent(&state_keeper);
+                self.state_keeper = Some(state_keeper);
             }
             ActorKind::Reporter => {
                 let latest = self.channels.state.borrow().local_progress().clone();
-                self.reporter = Some(
-                    Reporter::new(
-                        self.identity.clone(),
-                        self.config.clone(),
-                        self.clock.clone(),
-                        DhtHandle::of(&me),
-                        Some(latest),
-                        me.recipient(),
-                        generation,
-                        stats,
-                    )
-                    .start(),
-                );
+                let reporter =
+                    Reporter::new(context, self.identity.clone(), DhtHandle::of(&me), latest);
+                self.reporter = Some(reporter.start());
             }
             ActorKind::Fetcher => {
-                self.fetcher = Some(
-                    Fetcher::new(
-                        &self.identity.peer_id(),
-                        self.config.clone(),
-                        self.clock.clone(),
-                        DhtHandle::of(&me),
-                        me.clone().recipient(),
-                        me.recipient(),
-                        generation,
-                        stats,
-                    )
-                    .start(),
-                );
+                let fetcher = Fetcher::new(context, DhtHandle::of(&me), me.recipient());
+                self.fetcher = Some(fetcher.start());
             }
         }
     }
 
     /// Brings a (re)started StateKeeper in line with what the trainer has asked for.
-    fn restore_intent(&self, estimator: &Addr<StateKeeper>) {
+    fn restore_intent(&self, state_keeper: &Addr<StateKeeper>) {
         let (paused, local) = {
             let state = self.channels.state.borrow();
             let local = state.local_progress();
@@ -266,14 +217,14 @@ impl Supervisor {
             )
         };
         for _ in paused..self.pause_depth {
-            estimator.do_send(PauseUpdates);
+            state_keeper.do_send(PauseUpdates);
         }
         for _ in self.pause_depth..paused {
-            estimator.do_send(ResumeUpdates);
+            state_keeper.do_send(ResumeUpdates);
         }
         if let Some(report) = self.last_report {
             if (report.epoch, report.samples) != local {
-                estimator.do_send(report);
+                state_keeper.do_send(report);
             }
         }
     }
@@ -281,36 +232,28 @@ impl Supervisor {
     /// A child is gone: restart it after a backoff, or fail if its budget is spent.
     fn child_down(&mut self, kind: ActorKind, ctx: &mut Context<Self>) {
         let _span = self.span.clone().entered();
-        let i = kind.index();
-        self.clear(kind);
-        if self.phase != Phase::Running || self.restart_pending[i] {
+        self.slot_mut(kind).clear();
+        let record = &mut self.records[kind.index()];
+        if self.phase != Phase::Running || record.restart_pending {
             return;
         }
-        let now = Instant::now();
-        let log = &mut self.restarts[i];
-        while log
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.policy.window)
-        {
-            log.pop_front();
-        }
-        if log.len() >= self.policy.max_restarts as usize {
-            let reason = format!(
-                "{kind} stopped {} times within {:?}",
-                log.len() + 1,
-                self.policy.window
-            );
-            self.fail(reason, ctx);
-            return;
-        }
-        log.push_back(now);
-        let attempt = log.len() as u32;
-        TrackerStats::bump(&self.channels.stats.restarts[i]);
+        let attempt = match record.admit_restart(Instant::now(), &self.policy) {
+            Ok(attempt) => attempt,
+            Err(stops) => {
+                let reason = format!(
+                    "{kind} stopped {stops} times within {:?}",
+                    self.policy.window
+                );
+                self.fail(reason, ctx);
+                return;
+            }
+        };
+        record.restart_pending = true;
+        TrackerStats::bump(&self.channels.stats.restarts[kind.index()]);
         let delay = self.policy.backoff(attempt);
         warn!(actor = %kind, attempt, delay_ms = delay.as_millis() as u64, "restarting actor");
-        self.restart_pending[i] = true;
         ctx.run_later(delay, move |act, ctx| {
-            act.restart_pending[i] = false;
+            act.records[kind.index()].restart_pending = false;
             if act.phase == Phase::Running {
                 act.start_child(kind, ctx);
             }
@@ -327,28 +270,7 @@ impl Supervisor {
     }
 
     fn stop_child(&mut self, kind: ActorKind) {
-        match kind {
-            ActorKind::Gateway => {
-                if let Some(gateway) = self.gateway.take() {
-                    gateway.stop();
-                }
-            }
-            ActorKind::Estimator => {
-                if let Some(a) = self.estimator.take() {
-                    a.do_send(StopChild);
-                }
-            }
-            ActorKind::Reporter => {
-                if let Some(a) = self.reporter.take() {
-                    a.do_send(StopChild);
-                }
-            }
-            ActorKind::Fetcher => {
-                if let Some(a) = self.fetcher.take() {
-                    a.do_send(StopChild);
-                }
-            }
-        }
+        self.slot_mut(kind).stop();
     }
 
     fn check_liveness(&mut self, ctx: &mut Context<Self>) {
@@ -356,7 +278,7 @@ impl Supervisor {
             return;
         }
         for kind in ActorKind::ALL {
-            if !self.restart_pending[kind.index()] && !self.is_alive(kind) {
+            if !self.records[kind.index()].restart_pending && !self.slot(kind).is_alive() {
                 self.child_down(kind, ctx);
             }
         }
@@ -405,7 +327,7 @@ impl Handler<ChildStopped> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: ChildStopped, ctx: &mut Context<Self>) {
-        if msg.generation == self.generations[msg.kind.index()] {
+        if msg.generation == self.records[msg.kind.index()].generation {
             self.child_down(msg.kind, ctx);
         }
     }
@@ -419,8 +341,8 @@ impl Handler<ReportProgress> for Supervisor {
             return;
         }
         self.last_report = Some(msg);
-        if let Some(estimator) = &self.estimator {
-            estimator.do_send(msg);
+        if let Some(state_keeper) = &self.state_keeper {
+            state_keeper.do_send(msg);
         }
     }
 }
@@ -443,7 +365,7 @@ impl Handler<PauseUpdates> for Supervisor {
             return Box::pin(async move { Err(e) });
         }
         self.pause_depth += 1;
-        let request = self.estimator.as_ref().map(|e| e.send(PauseUpdates));
+        let request = self.state_keeper.as_ref().map(|e| e.send(PauseUpdates));
         Box::pin(async move {
             match request {
                 // A dead StateKeeper is fine: its successor gets the pause from `restore_intent`.
@@ -462,8 +384,8 @@ impl Handler<ResumeUpdates> for Supervisor {
             return;
         }
         self.pause_depth -= 1;
-        if let Some(estimator) = &self.estimator {
-            estimator.do_send(ResumeUpdates);
+        if let Some(state_keeper) = &self.state_keeper {
+            state_keeper.do_send(ResumeUpdates);
         }
     }
 }
@@ -475,13 +397,13 @@ impl Handler<UpdateEpoch> for Supervisor {
         if let Err(e) = self.usable() {
             return Box::pin(fut::ready(Err(e)));
         }
-        let Some(estimator) = self.estimator.clone() else {
+        let Some(state_keeper) = self.state_keeper.clone() else {
             return Box::pin(fut::ready(Err(TrackerError::Restarting(
                 ActorKind::Estimator,
             ))));
         };
         Box::pin(
-            estimator
+            state_keeper
                 .send(msg)
                 .into_actor(self)
                 .map(|reply, act, _ctx| {
@@ -503,7 +425,7 @@ impl Handler<Fetched> for Supervisor {
     type Result = ResponseFuture<Result<f64, TrackerError>>;
 
     fn handle(&mut self, msg: Fetched, _ctx: &mut Context<Self>) -> Self::Result {
-        let request = self.estimator.as_ref().map(|e| e.send(msg));
+        let request = self.state_keeper.as_ref().map(|e| e.send(msg));
         Box::pin(async move {
             match request {
                 Some(request) => request
@@ -560,14 +482,7 @@ impl Handler<InjectPanic> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: InjectPanic, _ctx: &mut Context<Self>) {
-        match msg.0 {
-            ActorKind::Estimator => self.estimator.iter().for_each(|a| a.do_send(msg)),
-            ActorKind::Reporter => self.reporter.iter().for_each(|a| a.do_send(msg)),
-            ActorKind::Fetcher => self.fetcher.iter().for_each(|a| a.do_send(msg)),
-            ActorKind::Gateway => {
-                warn!("panic injection into the gateway goes through the gateway's own fault hooks")
-            }
-        }
+        self.slot(msg.0).inject_panic(msg);
     }
 }
 
@@ -602,22 +517,5 @@ impl Handler<Shutdown> for Supervisor {
             ctx.stop();
             stored.map(|_| ()).map_err(TrackerError::Dht)
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_from_the_initial_delay_up_to_the_max() {
-        let policy = SupervisionPolicy {
-            backoff_initial: Duration::from_millis(50),
-            backoff_max: Duration::from_millis(300),
-            ..SupervisionPolicy::default()
-        };
-        let delays: Vec<u128> = (1..=6).map(|n| policy.backoff(n).as_millis()).collect();
-        assert_eq!(delays, [50, 100, 200, 300, 300, 300]);
-        assert_eq!(policy.backoff(u32::MAX), Duration::from_millis(300));
     }
 }
