@@ -10,7 +10,7 @@
 //!   [`GlobalProgress`] (what a peer believes about the swarm).
 //! - [`ema`]: [`PerformanceEma`], the bias-corrected moving average of seconds per sample.
 //! - [`estimator`]: [`estimate`], the swarm's samples, ETA and next read time from the entries a
-//!   peer holds, and the per-peer contribution bound (`estimator/contribution_bound.rs`).
+//!   peer holds, and the per-peer contribution bound ([`estimator::bound_contributions`]).
 //! - [`tracker_state`]: [`TrackerState`], hivemind's `ProgressTracker` operations (report,
 //!   apply a read, pause, update the epoch, readiness) on one value.
 //! - [`records`]: [`SignedEntry`] (sign, encode, decode, verify) and [`ProgressRecord`] (the

@@ -1,5 +1,6 @@
 //! Integration tests of swarm-progress, one binary with a module per area (build time matters).
 
+mod api_surface;
 mod faults;
 mod garbage;
 mod kademlia;
