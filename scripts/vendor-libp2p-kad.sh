@@ -82,11 +82,8 @@ patch -p1 --forward --batch --fuzz=0 --no-backup-if-mismatch --quiet -d "$SRC" <
     die "$PATCH does not apply to $NAME. Check whether upstream fixed ClosestIter (then drop the
 patch and the [patch.crates-io] entry); otherwise port the change and regenerate the patch."
 
-# 4. Match the committed layout: the crate's own Cargo.lock is dropped (cargo ignores it in a
-#    path dependency), and .cargo-ok, the marker cargo writes into ~/.cargo/registry/src where
-#    the first copy came from, is kept.
+# 4. The crate's own Cargo.lock is dropped (cargo ignores it in a path dependency).
 rm -f "$SRC/Cargo.lock"
-printf '{"v":1}' >"$SRC/.cargo-ok"
 
 # 5. Replace the directory, unless it is already identical.
 if [[ -d $DEST ]] && diff -r -q "$SRC" "$DEST" >/dev/null; then
