@@ -159,9 +159,14 @@ impl BenchOptions {
                 "--peers must be between 1 and {max} in this mode"
             )));
         }
-        if self.period.is_zero() || self.batch_size == 0 || self.duration.is_zero() {
+        if self.period.is_zero() || self.batch_size == 0 {
             return Err(BenchError::Options(
-                "--period-ms, --batch-size and --duration must be positive".into(),
+                "--period-ms and --batch-size must be positive".into(),
+            ));
+        }
+        if self.duration.is_zero() || self.latency_limit.is_zero() || self.probe.is_zero() {
+            return Err(BenchError::Options(
+                "--duration, --latency-limit and --probe-ms must be positive".into(),
             ));
         }
         if !(self.epoch_seconds.is_finite() && self.epoch_seconds > 0.0) {

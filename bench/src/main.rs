@@ -73,20 +73,14 @@ struct WorkloadFlags {
 }
 
 impl WorkloadFlags {
-    /// The benchmark options these flags describe, validated once.
+    /// The benchmark options these flags describe (checked by `BenchOptions::validate` when
+    /// they run; here only what cannot become a `Duration`).
     fn options(&self, mode: bench::Mode) -> Result<bench::BenchOptions, bench::BenchError> {
         let seconds = |flag: &'static str, value: f64| {
             Duration::try_from_secs_f64(value)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| bench::BenchError::Options(format!("{flag} must be positive")))
+                .map_err(|_| bench::BenchError::Options(format!("{flag} must be positive")))
         };
-        if self.probe_ms == 0 {
-            return Err(bench::BenchError::Options(
-                "--probe-ms must be positive".into(),
-            ));
-        }
-        let options = bench::BenchOptions {
+        Ok(bench::BenchOptions {
             peers: self.peers,
             mode,
             refresh: match self.refresh {
@@ -96,16 +90,14 @@ impl WorkloadFlags {
             batch_size: self.batch_size,
             period: Duration::from_millis(self.period_ms),
             duration: seconds("--duration", self.duration)?,
-            epoch_seconds: seconds("--epoch-seconds", self.epoch_seconds)?.as_secs_f64(),
+            epoch_seconds: self.epoch_seconds,
             probe: Duration::from_millis(self.probe_ms),
             latency_calls: self.latency_calls,
             latency_limit: seconds("--latency-limit", self.latency_limit)?,
             node_threads: self.node_threads,
             rate_spread: self.rate_spread,
             ..bench::BenchOptions::default()
-        };
-        options.validate()?;
-        Ok(options)
+        })
     }
 }
 
@@ -185,23 +177,24 @@ fn peer(workload: &WorkloadFlags, index: usize, bootstrap: &str) -> Result<(), b
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let result = match &cli.command {
+    // Errors of a peer process name the peer: its parent shows them beside the others'.
+    let (result, who) = match &cli.command {
         Command::Run {
             workload,
             mode,
             tcp,
             out,
-        } => run(workload, *mode, *tcp, out.clone()),
+        } => (run(workload, *mode, *tcp, out.clone()), String::new()),
         Command::Peer {
             workload,
             index,
             bootstrap,
-        } => peer(workload, *index, bootstrap).inspect_err(|_| eprint!("peer {index}: ")),
+        } => (peer(workload, *index, bootstrap), format!("peer {index}: ")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {who}{e}");
             ExitCode::from(e.exit_code())
         }
     }

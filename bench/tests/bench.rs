@@ -119,3 +119,22 @@ fn a_small_process_mode_benchmark_runs_its_peers_as_processes_and_cleans_up() {
         .collect();
     assert!(left.is_empty(), "peer processes left behind: {left:?}");
 }
+
+#[test]
+fn impossible_workload_flags_exit_with_code_two_and_name_the_flag() {
+    for (args, flag) in [
+        (&["--peers", "0"][..], "--peers"),
+        (&["--duration=-1"][..], "--duration"),
+        (&["--probe-ms", "0"][..], "--probe-ms"),
+        (&["--rate-spread", "1.5"][..], "--rate-spread"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_swarm-progress-bench"))
+            .arg("run")
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+    }
+}
