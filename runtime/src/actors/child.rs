@@ -78,12 +78,7 @@ pub(crate) struct ChildContext {
 impl ChildContext {
     /// The child's `tracker{prefix, peer, actor}` span.
     pub(crate) fn span(&self) -> tracing::Span {
-        tracing::info_span!(
-            "tracker",
-            prefix = %self.config.prefix,
-            peer = %self.peer_id,
-            actor = self.kind.as_str()
-        )
+        tracker_span(&self.config, &self.peer_id, self.kind.as_str())
     }
 
     /// Tells the Supervisor that this child stopped (from the child's `stopped()` hook).
@@ -93,6 +88,17 @@ impl ChildContext {
             generation: self.generation,
         });
     }
+}
+
+/// The `tracker{prefix, peer, actor}` span of one of a tracker's actors (the Supervisor's and
+/// its children's logs carry the same fields).
+pub(crate) fn tracker_span(config: &TrackerConfig, peer_id: &str, actor: &str) -> tracing::Span {
+    tracing::info_span!(
+        "tracker",
+        prefix = %config.prefix,
+        peer = %peer_id,
+        actor = actor
+    )
 }
 
 /// A running child's address, as the Supervisor checks, stops and crashes it.

@@ -82,7 +82,8 @@ impl Fetcher {
                 Err(e) => {
                     TrackerStats::bump(&act.context.stats.fetches_failed);
                     act.failures = act.failures.saturating_add(1);
-                    let backoff = act.context.config.retry_delay(act.failures, act.context.config.max_refresh_period);
+                    let config = &act.context.config;
+                    let backoff = config.retry_delay(act.failures, config.max_refresh_period);
                     warn!(error = %e, failures = act.failures, retry_in = backoff, "fetch failed");
                     now + backoff
                 }

@@ -26,7 +26,7 @@ pub(crate) struct Reporter {
     key: String,
     dht: DhtHandle,
     /// The newest local progress; republished until replaced.
-    latest: Option<LocalProgress>,
+    latest: LocalProgress,
     /// A store is in flight.
     in_flight: bool,
     /// A newer progress arrived while a store was in flight.
@@ -53,7 +53,7 @@ impl Reporter {
             context,
             identity,
             dht,
-            latest: Some(latest),
+            latest,
             in_flight: false,
             dirty: false,
             failures: 0,
@@ -81,19 +81,16 @@ impl Reporter {
 
     fn start_store(&mut self, ctx: &mut Context<Self>) {
         let _span = self.span.clone().entered();
-        let Some(progress) = self.latest.clone() else {
-            return;
-        };
         let now = self.context.clock.now();
         let expiration = now + self.context.config.metadata_expiration;
-        let entry = match SignedEntry::sign(&self.identity, &self.key, Some(&progress), expiration)
-        {
-            Ok(entry) => entry,
-            Err(e) => {
-                warn!(error = %e, "cannot sign local progress; not published");
-                return;
-            }
-        };
+        let entry =
+            match SignedEntry::sign(&self.identity, &self.key, Some(&self.latest), expiration) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    warn!(error = %e, "cannot sign local progress; not published");
+                    return;
+                }
+            };
         self.in_flight = true;
         self.dirty = false;
         let republish = seconds(self.context.config.republish_period());
@@ -154,7 +151,7 @@ impl Handler<Publish> for Reporter {
     type Result = ();
 
     fn handle(&mut self, msg: Publish, ctx: &mut Context<Self>) {
-        self.latest = Some(msg.0);
+        self.latest = msg.0;
         self.publish_or_mark(ctx);
     }
 }

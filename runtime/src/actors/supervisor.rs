@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::actors::child::SupervisionPolicy;
-use crate::actors::child::{ChildContext, ChildRecord, ChildSlot};
+use crate::actors::child::{tracker_span, ChildContext, ChildRecord, ChildSlot};
 use crate::actors::fetcher::Fetcher;
 use crate::actors::messages::{
     ChildStopped, FetchNow, Fetched, InjectPanic, PauseUpdates, Publish, ReportProgress,
@@ -110,12 +110,7 @@ impl Supervisor {
         channels: TrackerChannels,
     ) -> Self {
         let identity = factory.identity();
-        let span = tracing::info_span!(
-            "tracker",
-            prefix = %config.prefix,
-            peer = %identity.peer_id(),
-            actor = "supervisor"
-        );
+        let span = tracker_span(&config, &identity.peer_id(), "supervisor");
         Self {
             span,
             identity,
