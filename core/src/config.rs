@@ -39,6 +39,63 @@ pub struct TrackerConfig {
     /// How far above the median of the other peers one peer's speed or samples may count
     /// (finite, >= 1). The largest honest speed ratio the swarm tolerates unclipped.
     pub max_peer_ratio: f64,
+    /// How entries travel: [`Protocol::V1`] (hivemind's: a DHT store per report, reads on a
+    /// schedule) or [`Protocol::V2`] (push over gossip on events, the DHT as the way in).
+    pub protocol: Protocol,
+    /// v2: never publish more often than this (seconds, > 0). Receivers allow a short burst
+    /// above this rate and ignore (and penalise) the rest.
+    pub publish_min_interval: f64,
+    /// v2: publish when what the others extrapolate from the last published entry is off the
+    /// true local samples by more than this many seconds of this peer's own progress (> 0).
+    pub publish_drift: f64,
+    /// v2: publish when the speed moved by more than this fraction of the published speed (> 0).
+    pub publish_speed_change: f64,
+    /// v2: store the published entry in the DHT at most this often (seconds, > 0); an epoch
+    /// change, the first entry and the tombstone are always stored.
+    pub publish_store_interval: f64,
+}
+
+/// How a tracker's entries travel (`tracker.protocol`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// hivemind's protocol: a DHT store on every report, whole-record reads on the refresh
+    /// schedule.
+    #[default]
+    V1,
+    /// Push: entries are published over gossip on events and merged into a view; the DHT is
+    /// read at start, when the view is empty and every `max_refresh_period` (anti-entropy).
+    V2,
+}
+
+impl Protocol {
+    /// `"v1"` or `"v2"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::V1 => "v1",
+            Protocol::V2 => "v2",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "v1" => Ok(Protocol::V1),
+            "v2" => Ok(Protocol::V2),
+            other => Err(format!(
+                "unknown protocol {other:?} (expected \"v1\" or \"v2\")"
+            )),
+        }
+    }
 }
 
 impl Default for TrackerConfig {
@@ -57,6 +114,11 @@ impl Default for TrackerConfig {
             request_timeout: 10.0,
             peer_contribution_bound: true,
             max_peer_ratio: 10.0,
+            protocol: Protocol::V1,
+            publish_min_interval: 0.5,
+            publish_drift: 0.25,
+            publish_speed_change: 0.25,
+            publish_store_interval: 5.0,
         }
     }
 }
@@ -110,6 +172,14 @@ pub enum ConfigError {
     /// `max_peer_ratio` below 1 or not finite.
     #[error("tracker.max_peer_ratio: must be a finite number >= 1, got {0}")]
     BadPeerRatio(f64),
+    /// A v2 publishing threshold is zero, negative or not finite.
+    #[error("tracker.{setting}: must be a finite number > 0, got {value}")]
+    NonPositiveThreshold {
+        /// The setting.
+        setting: &'static str,
+        /// Its value.
+        value: f64,
+    },
 }
 
 impl ConfigError {
@@ -119,7 +189,8 @@ impl ConfigError {
             ConfigError::EmptyPrefix | ConfigError::BadPrefix => "prefix",
             ConfigError::ZeroTargetBatchSize => "target_batch_size",
             ConfigError::NonPositivePeriod { setting, .. }
-            | ConfigError::NegativeDrift { setting, .. } => setting,
+            | ConfigError::NegativeDrift { setting, .. }
+            | ConfigError::NonPositiveThreshold { setting, .. } => setting,
             ConfigError::RefreshPeriodsOutOfOrder { .. } => "min_refresh_period",
             ConfigError::AlphaOutOfRange(_) => "performance_ema_alpha",
             ConfigError::NonPositiveExpiration(_) => "metadata_expiration",
@@ -150,6 +221,8 @@ impl TrackerConfig {
             ("max_refresh_period", self.max_refresh_period),
             ("default_refresh_period", self.default_refresh_period),
             ("request_timeout", self.request_timeout),
+            ("publish_min_interval", self.publish_min_interval),
+            ("publish_store_interval", self.publish_store_interval),
         ] {
             if !(value.is_finite() && value > 0.0) {
                 return Err(ConfigError::NonPositivePeriod { setting, value });
@@ -179,6 +252,14 @@ impl TrackerConfig {
         if !(self.max_peer_ratio.is_finite() && self.max_peer_ratio >= 1.0) {
             return Err(ConfigError::BadPeerRatio(self.max_peer_ratio));
         }
+        for (setting, value) in [
+            ("publish_drift", self.publish_drift),
+            ("publish_speed_change", self.publish_speed_change),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(ConfigError::NonPositiveThreshold { setting, value });
+            }
+        }
         Ok(())
     }
 
@@ -190,6 +271,11 @@ impl TrackerConfig {
     /// How often the Reporter republishes even without new reports.
     pub fn republish_period(&self) -> f64 {
         self.metadata_expiration / 2.0
+    }
+
+    /// v2: publish at least this often even when nothing changed (`metadata_expiration / 3`).
+    pub fn heartbeat_period(&self) -> f64 {
+        self.metadata_expiration / 3.0
     }
 
     /// Delay before retrying a failed DHT operation after `failures` consecutive failures:

@@ -13,9 +13,13 @@
 //!   peer holds, and the per-peer contribution bound ([`estimator::bound_contributions`]).
 //! - [`tracker_state`]: [`TrackerState`], hivemind's `ProgressTracker` operations (report,
 //!   apply a read, pause, update the epoch, readiness) on one value.
+//! - [`publish_rule`]: v2's rule of when a peer pushes its entry ([`publish_rule::decide`]) and
+//!   which pushes are also stored in the DHT.
+//! - [`swarm_view`]: [`SwarmView`], a v2 peer's merged view of the others' entries.
 //! - [`records`]: [`SignedEntry`] (sign, encode, decode, verify) and [`ProgressRecord`] (the
 //!   merged dictionary under one key, its limits and rejection counting), wire formats drawn at
-//!   the top of `records/entry.rs` and `records/record.rs`.
+//!   the top of `records/entry.rs` and `records/record.rs`; [`records::gossip`], the v2 gossip
+//!   message and its admission ([`GossipGate`]).
 //! - [`identity`]: [`Identity`] (an Ed25519 key and its file) and [`PeerKey`] (the public half,
 //!   its libp2p peer id, single and batch signature checks).
 //! - [`config`]: [`TrackerConfig`] and its validation, naming the setting at fault.
@@ -29,18 +33,22 @@ pub mod ema;
 pub mod estimator;
 pub mod identity;
 pub mod progress;
+pub mod publish_rule;
 pub mod records;
+pub mod swarm_view;
 pub mod tracker_state;
 
 pub use backoff::Backoff;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use config::{ConfigError, TrackerConfig};
+pub use config::{ConfigError, Protocol, TrackerConfig};
 pub use ema::PerformanceEma;
 pub use estimator::{estimate, LocalView};
 pub use identity::{Identity, IdentityError, PeerKey};
 pub use progress::{GlobalProgress, LocalProgress, SchemaError};
+pub use publish_rule::{PublishReason, PublishRule};
 pub use records::{
     InsertOutcome, ProgressRecord, RecordDecodeError, RecordLimits, RejectionCounts,
     RejectionReason, SignedEntry, Validated,
 };
+pub use swarm_view::SwarmView;
 pub use tracker_state::{FetchOutcome, TrackerState};

@@ -184,13 +184,36 @@ impl TrackerState {
         FetchOutcome::Applied
     }
 
+    /// v2: re-estimates the global progress from `others` (a [`crate::SwarmView`]'s entries of
+    /// the other peers) and this peer's own current local progress, which stands in for its
+    /// published entry (it is at least as fresh). While paused nothing is applied (`Held`): the
+    /// caller applies its view again on resume.
+    pub fn apply_view(&mut self, others: &ProgressRecord, now: f64) -> FetchOutcome {
+        if self.is_paused() {
+            return FetchOutcome::Held;
+        }
+        let local = self.local.clone();
+        let swarm = others.values().chain(std::iter::once(Some(&local)));
+        self.reestimate_from(swarm, now);
+        self.fetched_this_epoch = true;
+        FetchOutcome::Applied
+    }
+
     fn reestimate(&mut self, record: &ProgressRecord, now: f64) {
+        self.reestimate_from(record.values(), now);
+    }
+
+    fn reestimate_from<'a>(
+        &mut self,
+        swarm: impl IntoIterator<Item = Option<&'a LocalProgress>>,
+        now: f64,
+    ) {
         let view = LocalView {
             progress: &self.local,
             samples_per_second: self.ema.samples_per_second(),
             eps: self.ema.eps(),
         };
-        let (global, clipped) = estimate_counting(&view, record.values(), now, &self.config);
+        let (global, clipped) = estimate_counting(&view, swarm, now, &self.config);
         if clipped > 0 {
             tracing::debug!(
                 clipped,

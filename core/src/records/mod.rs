@@ -3,6 +3,7 @@
 //! the limits every store enforces, and rejection counting.
 
 mod entry;
+pub mod gossip;
 mod record;
 mod rejection;
 mod wire;
@@ -13,6 +14,7 @@ mod hostile;
 mod proptests;
 
 pub use entry::{EntryDecodeError, SignError, SignedEntry};
+pub use gossip::{message_id, GossipGate, GossipVerdict};
 pub use record::{InsertOutcome, ProgressRecord, RecordDecodeError, Validated};
 pub use rejection::{RejectionCounts, RejectionReason};
 pub use wire::WireError;

@@ -157,6 +157,11 @@ impl ProgressRecord {
         }
     }
 
+    /// Removes the entry held for `subkey`, if any.
+    pub fn remove(&mut self, subkey: &PeerKey) -> Option<SignedEntry> {
+        self.entries.remove(subkey)
+    }
+
     /// Drops entries that are no longer alive at `now`; returns how many.
     pub fn prune_expired(&mut self, now: f64) -> usize {
         let before = self.entries.len();

@@ -27,11 +27,14 @@ pub enum RejectionReason {
     /// The record was full: a new subkey is refused (incumbents are never evicted), or a record
     /// that arrived over the limit lost this entry (parked furthest in the future).
     TooManyEntries,
+    /// A gossip message from a peer that publishes far more often than the minimum interval
+    /// (the excess over a short burst).
+    RateLimited,
 }
 
 impl RejectionReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [RejectionReason; 9] = [
+    pub const ALL: [RejectionReason; 10] = [
         RejectionReason::Malformed,
         RejectionReason::Schema,
         RejectionReason::Oversized,
@@ -41,6 +44,7 @@ impl RejectionReason {
         RejectionReason::PeerIdMismatch,
         RejectionReason::Stale,
         RejectionReason::TooManyEntries,
+        RejectionReason::RateLimited,
     ];
 
     /// A stable snake_case label (for metrics and logs).
@@ -55,6 +59,7 @@ impl RejectionReason {
             RejectionReason::PeerIdMismatch => "peer_id_mismatch",
             RejectionReason::Stale => "stale",
             RejectionReason::TooManyEntries => "too_many_entries",
+            RejectionReason::RateLimited => "rate_limited",
         }
     }
 
