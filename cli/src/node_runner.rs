@@ -83,7 +83,7 @@ pub async fn run(
         None => Identity::generate(),
     }?;
     let identity = Arc::new(identity);
-    let node_config = settings.dht.node_config()?;
+    let node_config = settings.node_config()?;
     let (node, tracker) = if with_tracker {
         let peer = KademliaPeer::new(identity.clone(), node_config, SystemClock::shared());
         let tracker = ProgressTracker::start(settings.tracker.clone(), peer.clone())

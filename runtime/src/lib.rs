@@ -1,6 +1,7 @@
 //! swarm-progress: tracks the training progress of a decentralized deep-learning collaboration.
 //!
-//! Peers publish signed progress entries to a Kademlia DHT; each peer decides locally when the
+//! Peers publish signed progress entries (v1: to a Kademlia DHT on every report; v2: pushed over
+//! gossipsub on events, the DHT as the way in); each peer decides locally when the
 //! swarm has accumulated `target_batch_size` samples for the next epoch, and estimates when that
 //! will happen. A port of hivemind's `ProgressTracker` (see `PROTOCOL.md` and `ARCHITECTURE.md`).
 //!
@@ -27,7 +28,8 @@
 //! - [`simulation`]: a simulated trainer and the per-epoch analysis of a run (the demo, the
 //!   benchmark and the tests drive trackers with it).
 //! - Re-exported from `swarm-progress-core`: [`clock`], [`config`], [`ema`], [`estimator`],
-//!   [`identity`], [`progress`], [`records`], [`tracker_state`], [`backoff`].
+//!   [`identity`], [`progress`], [`records`], [`tracker_state`], [`backoff`], and v2's
+//!   [`publish_rule`] and [`swarm_view`].
 
 mod actors;
 pub mod dht;
@@ -37,12 +39,14 @@ pub mod status;
 pub mod tracker;
 
 pub use swarm_progress_core::{
-    backoff, clock, config, ema, estimator, identity, progress, records, tracker_state,
+    backoff, clock, config, ema, estimator, identity, progress, publish_rule, records, swarm_view,
+    tracker_state,
 };
 pub use swarm_progress_core::{
     Backoff, Clock, ConfigError, GlobalProgress, Identity, IdentityError, LocalProgress,
-    ManualClock, PeerKey, PerformanceEma, ProgressRecord, RecordLimits, RejectionCounts,
-    RejectionReason, SharedClock, SignedEntry, SystemClock, TrackerConfig, TrackerState,
+    ManualClock, PeerKey, PerformanceEma, ProgressRecord, Protocol, PublishReason, RecordLimits,
+    RejectionCounts, RejectionReason, SharedClock, SignedEntry, SwarmView, SystemClock,
+    TrackerConfig, TrackerState,
 };
 
 pub use actors::child::SupervisionPolicy;
@@ -50,7 +54,7 @@ pub use dht::kademlia::{KademliaGateway, KademliaPeer};
 pub use dht::memory::{FaultControl, Faults, MemoryDht, MemoryNetwork, MemoryPeer};
 pub use dht::node::{Multiaddr, NodeConfig, NodeHandle, NodeInfo, PeerId};
 pub use dht::threads::NodeThreads;
-pub use dht::{DhtError, DhtHandle, GatewayFactory};
+pub use dht::{DhtError, DhtHandle, GatewayFactory, Push, Pushed, Subscribe};
 pub use settings::{Settings, SettingsError};
 pub use status::{ActorKind, Health, TrackerError, TrackerStats};
 pub use tracker::{PauseGuard, ProgressTracker, TrackerObserver, TrackerOptions};

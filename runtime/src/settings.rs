@@ -163,6 +163,17 @@ fn multiaddrs(setting: &'static str, values: &[String]) -> Result<Vec<Multiaddr>
         .collect()
 }
 
+impl Settings {
+    /// The node configuration for a tracker of these settings: the `[dht]` section, with the
+    /// gossip admission rate taken from `tracker.publish_min_interval` (every peer of a swarm
+    /// shares it).
+    pub fn node_config(&self) -> Result<NodeConfig, SettingsError> {
+        let mut config = self.dht.node_config()?;
+        config.gossip_min_interval = self.tracker.publish_min_interval;
+        Ok(config)
+    }
+}
+
 impl DhtSettings {
     /// The node configuration these settings describe.
     pub fn node_config(&self) -> Result<NodeConfig, SettingsError> {

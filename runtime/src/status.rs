@@ -13,6 +13,7 @@ use thiserror::Error;
 use crate::config::ConfigError;
 use crate::dht::DhtError;
 use crate::identity::IdentityError;
+use crate::publish_rule::PublishReason;
 
 /// The supervised actors of one tracker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -145,6 +146,14 @@ pub struct TrackerStats {
     pub store_latency: Histogram,
     /// Latency of the Fetcher's gets, seconds.
     pub fetch_latency: Histogram,
+    /// v2: entries pushed, by reason (indexed by [`PublishReason::index`]).
+    pub publishes: [AtomicU64; PublishReason::ALL.len()],
+    /// v2: pushes the gateway refused or failed to send.
+    pub publishes_failed: AtomicU64,
+    /// v2: entries received by gossip (valid, from other peers).
+    pub pushes_received: AtomicU64,
+    /// v2: received entries that changed this peer's view (newer than what it held).
+    pub pushes_applied: AtomicU64,
 }
 
 impl Default for TrackerStats {
@@ -160,6 +169,10 @@ impl Default for TrackerStats {
             restarts: Default::default(),
             store_latency: Histogram::new(buckets()),
             fetch_latency: Histogram::new(buckets()),
+            publishes: Default::default(),
+            publishes_failed: AtomicU64::default(),
+            pushes_received: AtomicU64::default(),
+            pushes_applied: AtomicU64::default(),
         }
     }
 }
@@ -178,6 +191,19 @@ impl TrackerStats {
     /// Restarts of `kind` so far.
     pub fn restarts_of(&self, kind: ActorKind) -> u64 {
         Self::read(&self.restarts[kind.index()])
+    }
+
+    /// v2: entries pushed for `reason` so far.
+    pub fn publishes_for(&self, reason: PublishReason) -> u64 {
+        Self::read(&self.publishes[reason.index()])
+    }
+
+    /// v2: entries pushed so far, every reason.
+    pub fn total_publishes(&self) -> u64 {
+        PublishReason::ALL
+            .iter()
+            .map(|r| self.publishes_for(*r))
+            .sum()
     }
 
     /// Restarts of every kind.

@@ -1,8 +1,15 @@
-//! The Reporter actor: owns the signing identity and publishes this peer's signed entry: on every
-//! new local progress and at least every `metadata_expiration / 2`. At most one store is in
-//! flight; a newer report supersedes a pending one (only the newest is sent when the store in
-//! flight finishes), so a slow DHT never builds a backlog. Each store is bounded by
-//! `request_timeout`; a failed store is retried with backoff.
+//! The Reporter actor: owns the signing identity and publishes this peer's signed entry.
+//!
+//! - v1 (hivemind's): a DHT store on every new local progress and at least every
+//!   `metadata_expiration / 2`.
+//! - v2: the publishing rule ([`crate::publish_rule::decide`]) says when to push the entry on
+//!   gossip (epoch change, drift, speed change, heartbeat; never faster than
+//!   `publish_min_interval`); [`crate::publish_rule::store_due`] says which pushes are also
+//!   stored in the DHT. Its timer wakes it for a deferred push and for the heartbeat.
+//!
+//! At most one store is in flight; a newer report supersedes a pending one (only the newest is
+//! sent when the store in flight finishes), so a slow DHT never builds a backlog. Each store
+//! and push is bounded by `request_timeout`; a failed store is retried with backoff.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,10 +19,11 @@ use tracing::{debug, warn};
 
 use crate::actors::child::ChildContext;
 use crate::actors::messages::{child_hooks, InjectPanic, Publish, StopChild};
-use crate::config::seconds;
+use crate::config::{seconds, Protocol};
 use crate::dht::DhtHandle;
 use crate::identity::Identity;
 use crate::progress::LocalProgress;
+use crate::publish_rule::{decide, store_due, Decision, PublishReason, PublishRule, Published};
 use crate::records::SignedEntry;
 use crate::status::TrackerStats;
 
@@ -35,6 +43,14 @@ pub(crate) struct Reporter {
     failures: u32,
     /// The pending republish or retry timer.
     timer: Option<SpawnHandle>,
+    /// v2: the publishing rule (`None` in v1).
+    rule: Option<PublishRule>,
+    /// v2: what was last pushed, and when.
+    pushed: Option<Published>,
+    /// v2: when an entry was last stored in the DHT.
+    last_store: Option<f64>,
+    /// v2: the timer of the next decision (a deferred push or the heartbeat).
+    push_timer: Option<SpawnHandle>,
     /// `tracker{prefix, peer, actor}` span for this actor's logs.
     span: tracing::Span,
 }
@@ -47,7 +63,13 @@ impl Reporter {
         dht: DhtHandle,
         latest: LocalProgress,
     ) -> Self {
+        let rule = (context.config.protocol == Protocol::V2)
+            .then(|| PublishRule::from_config(&context.config));
         Self {
+            rule,
+            pushed: None,
+            last_store: None,
+            push_timer: None,
             span: context.span(),
             key: context.config.progress_key(),
             context,
@@ -93,8 +115,11 @@ impl Reporter {
             };
         self.in_flight = true;
         self.dirty = false;
-        let republish = seconds(self.context.config.republish_period());
-        self.schedule(ctx, republish);
+        if self.rule.is_none() {
+            // v2 republishes through the heartbeat instead.
+            let republish = seconds(self.context.config.republish_period());
+            self.schedule(ctx, republish);
+        }
         let started = std::time::Instant::now();
         let store = self.dht.store(
             self.key.clone(),
@@ -135,11 +160,80 @@ impl Reporter {
     }
 }
 
+impl Reporter {
+    /// v2: applies the publishing rule to the latest local progress now.
+    fn decide(&mut self, ctx: &mut Context<Self>) {
+        let Some(rule) = self.rule else {
+            return;
+        };
+        if let Some(timer) = self.push_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        let now = self.context.clock.now();
+        let wake_at = match decide(&rule, self.pushed.as_ref(), &self.latest, now) {
+            Decision::Publish(reason) => {
+                self.push(reason, now, ctx);
+                now + rule.heartbeat
+            }
+            Decision::WaitUntil(at, _) | Decision::IdleUntil(at) => at,
+        };
+        self.push_timer = Some(ctx.run_later(seconds(wake_at - now), |act, ctx| {
+            act.push_timer = None;
+            act.decide(ctx);
+        }));
+    }
+
+    /// v2: pushes the latest local progress on gossip for `reason`, and stores it in the DHT
+    /// when [`store_due`] says so.
+    fn push(&mut self, reason: PublishReason, now: f64, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
+        let Some(rule) = self.rule else {
+            return;
+        };
+        let expiration = now + self.context.config.metadata_expiration;
+        let entry =
+            match SignedEntry::sign(&self.identity, &self.key, Some(&self.latest), expiration) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    warn!(error = %e, "cannot sign local progress; not published");
+                    return;
+                }
+            };
+        self.pushed = Some(Published {
+            progress: self.latest.clone(),
+            at: now,
+        });
+        TrackerStats::bump(&self.context.stats.publishes[reason.index()]);
+        debug!(%reason, epoch = self.latest.epoch, samples = self.latest.samples_accumulated, "push");
+        let push = self.dht.push(
+            self.key.clone(),
+            self.identity.public_key(),
+            entry,
+            self.context.config.request_timeout(),
+        );
+        ctx.spawn(push.into_actor(self).map(|result, act, _ctx| {
+            if let Err(e) = result {
+                let _span = act.span.clone().entered();
+                TrackerStats::bump(&act.context.stats.publishes_failed);
+                warn!(error = %e, "push failed");
+            }
+        }));
+        if store_due(&rule, reason, self.last_store, now) {
+            self.last_store = Some(now);
+            self.publish_or_mark(ctx);
+        }
+    }
+}
+
 impl Actor for Reporter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.start_store(ctx);
+        if self.rule.is_some() {
+            self.decide(ctx);
+        } else {
+            self.start_store(ctx);
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
@@ -152,7 +246,11 @@ impl Handler<Publish> for Reporter {
 
     fn handle(&mut self, msg: Publish, ctx: &mut Context<Self>) {
         self.latest = msg.0;
-        self.publish_or_mark(ctx);
+        if self.rule.is_some() {
+            self.decide(ctx);
+        } else {
+            self.publish_or_mark(ctx);
+        }
     }
 }
 

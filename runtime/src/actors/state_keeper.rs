@@ -4,6 +4,12 @@
 //!
 //! The snapshot is also the StateKeeper's checkpoint: after a crash the Supervisor starts a new
 //! StateKeeper from the last published snapshot, so local progress and the EMA survive.
+//!
+//! Protocol v1 estimates from each fetched record alone, as hivemind does. Protocol v2 keeps a
+//! [`SwarmView`] of the other peers, fed by gossip ([`Pushed`]) and DHT reads alike, and
+//! re-estimates on every change of it and on every local report (so this peer counts with its
+//! true progress), never on a timer. A restarted StateKeeper starts with an empty view, filled
+//! again by the next pushes and the next read.
 
 use std::sync::Arc;
 
@@ -16,8 +22,12 @@ use crate::actors::messages::{
     child_hooks, Fetched, InjectPanic, PauseUpdates, Publish, ReportProgress, ResumeUpdates,
     StopChild, UpdateEpoch,
 };
+use crate::config::Protocol;
+use crate::dht::Pushed;
+use crate::identity::PeerKey;
 use crate::progress::GlobalProgress;
 use crate::status::{TrackerError, TrackerStats};
+use crate::swarm_view::SwarmView;
 use crate::tracker_state::{FetchOutcome, TrackerState};
 
 /// The StateKeeper actor.
@@ -31,6 +41,8 @@ pub(crate) struct StateKeeper {
     global: Arc<watch::Sender<GlobalProgress>>,
     /// New local progress goes to the Supervisor, which hands it to the Reporter.
     publish: Recipient<Publish>,
+    /// v2: the other peers' entries (`None` in v1).
+    view: Option<SwarmView>,
     /// `tracker{prefix, peer, actor}` span for this actor's logs.
     span: tracing::Span,
 }
@@ -42,9 +54,13 @@ impl StateKeeper {
         snapshots: Arc<watch::Sender<TrackerState>>,
         global: Arc<watch::Sender<GlobalProgress>>,
         publish: Recipient<Publish>,
+        own: PeerKey,
     ) -> Self {
         let state = snapshots.borrow().clone();
+        let view = (context.config.protocol == Protocol::V2)
+            .then(|| SwarmView::new(own, crate::records::RecordLimits::default().max_entries));
         Self {
+            view,
             span: context.span(),
             context,
             state,
@@ -66,6 +82,14 @@ impl StateKeeper {
         self.snapshots.send_replace(self.state.clone());
     }
 
+    /// v2: re-estimates from the view (a no-op in v1 or while paused).
+    fn apply_view(&mut self) {
+        if let Some(view) = &self.view {
+            let now = self.context.clock.now();
+            self.state.apply_view(view.others(), now);
+        }
+    }
+
     fn publish_local(&self) {
         self.publish
             .do_send(Publish(self.state.local_progress().clone()));
@@ -84,12 +108,13 @@ impl Handler<ReportProgress> for StateKeeper {
     type Result = ();
 
     fn handle(&mut self, msg: ReportProgress, _ctx: &mut Context<Self>) {
-        let _span = self.span.enter();
+        let _span = self.span.clone().entered();
         let now = self.context.clock.now();
         self.state.report(msg.epoch, msg.samples, now);
         self.state.set_applied_report(msg.seq);
         TrackerStats::bump(&self.context.stats.reports);
         trace!(epoch = msg.epoch, samples = msg.samples, "local progress");
+        self.apply_view();
         self.snapshot();
         self.publish_local();
     }
@@ -101,7 +126,13 @@ impl Handler<Fetched> for StateKeeper {
     fn handle(&mut self, msg: Fetched, _ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.enter();
         let now = self.context.clock.now();
-        let outcome = self.state.apply_fetch(msg.0, now);
+        let outcome = match &mut self.view {
+            None => self.state.apply_fetch(msg.0, now),
+            Some(view) => {
+                view.merge(&msg.0, now);
+                self.state.apply_view(view.others(), now)
+            }
+        };
         self.snapshot();
         let global = self.state.global_progress();
         debug!(
@@ -112,9 +143,13 @@ impl Handler<Fetched> for StateKeeper {
             ?outcome,
             "swarm progress"
         );
-        Ok(match outcome {
-            FetchOutcome::Applied => global.next_fetch_time,
-            FetchOutcome::Held => now + self.state.config().min_refresh_period,
+        let config = self.state.config();
+        Ok(match (&self.view, outcome) {
+            (None, FetchOutcome::Applied) => global.next_fetch_time,
+            (None, FetchOutcome::Held) => now + config.min_refresh_period,
+            // v2: anti-entropy every max_refresh_period; sooner while no other peer is known.
+            (Some(view), _) if view.live_len(now) > 0 => now + config.max_refresh_period,
+            (Some(_), _) => now + config.default_refresh_period,
         })
     }
 }
@@ -134,6 +169,7 @@ impl Handler<ResumeUpdates> for StateKeeper {
 
     fn handle(&mut self, _: ResumeUpdates, _ctx: &mut Context<Self>) {
         self.state.resume(self.context.clock.now());
+        self.apply_view();
         self.snapshot();
     }
 }
@@ -152,6 +188,24 @@ impl Handler<UpdateEpoch> for StateKeeper {
         self.snapshot();
         self.publish_local();
         Ok(epoch)
+    }
+}
+
+impl Handler<Pushed> for StateKeeper {
+    type Result = ();
+
+    fn handle(&mut self, msg: Pushed, _ctx: &mut Context<Self>) {
+        let Some(view) = &mut self.view else {
+            return;
+        };
+        let stats = &self.context.stats;
+        TrackerStats::bump(&stats.pushes_received);
+        let now = self.context.clock.now();
+        if view.offer(msg.subkey, msg.entry, now) {
+            TrackerStats::bump(&stats.pushes_applied);
+            self.state.apply_view(view.others(), now);
+            self.snapshot();
+        }
     }
 }
 

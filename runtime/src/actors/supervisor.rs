@@ -12,8 +12,11 @@
 //!   are absolute, so replaying one is harmless); the Reporter restarts with the current local
 //!   progress and publishes it at once.
 //! - Shutdown: Fetcher and Reporter stop (no restarts from then on), a tombstone (null value,
-//!   expiration now + `metadata_expiration`) is stored through the gateway within the timeout,
-//!   then the StateKeeper and, last, the gateway stop.
+//!   expiration now + `metadata_expiration`) is stored through the gateway within the timeout
+//!   (and in v2 also pushed on gossip), then the StateKeeper and, last, the gateway stop.
+//! - v2: each (re)started gateway is subscribed to the key's topic with the Supervisor as the
+//!   sink; pushed entries go on to the StateKeeper. "State updated" nudges do not trigger reads
+//!   in v2 (pushes keep the view current).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,10 +35,13 @@ use crate::actors::messages::{
 use crate::actors::reporter::Reporter;
 use crate::actors::state_keeper::StateKeeper;
 use crate::clock::SharedClock;
-use crate::config::TrackerConfig;
-use crate::dht::{DhtError, DhtHandle, GatewayFactory, Get, StopGateway, Store};
+use crate::config::{Protocol, TrackerConfig};
+use crate::dht::{
+    DhtError, DhtHandle, GatewayFactory, Get, Push, Pushed, StopGateway, Store, Subscribe,
+};
 use crate::identity::Identity;
 use crate::progress::GlobalProgress;
+use crate::publish_rule::PublishReason;
 use crate::records::{ProgressRecord, SignedEntry};
 use crate::status::{ActorKind, Health, TrackerError, TrackerStats};
 use crate::tracker_state::TrackerState;
@@ -171,7 +177,12 @@ impl Supervisor {
         let context = self.next_context(kind, &me);
         match kind {
             ActorKind::Gateway => match self.factory.start() {
-                Ok(handle) => self.gateway = Some(handle),
+                Ok(handle) => {
+                    if self.config.protocol == Protocol::V2 {
+                        self.subscribe(&handle, ctx);
+                    }
+                    self.gateway = Some(handle);
+                }
                 Err(e) => {
                     error!(error = %e, "cannot start the DHT gateway");
                     self.child_down(kind, ctx);
@@ -183,6 +194,7 @@ impl Supervisor {
                     self.channels.state.clone(),
                     self.channels.global.clone(),
                     me.recipient(),
+                    self.identity.public_key(),
                 )
                 .start();
                 self.restore_intent(&state_keeper);
@@ -279,6 +291,21 @@ impl Supervisor {
         }
     }
 
+    /// v2: subscribes the Supervisor to the key's topic through a new gateway.
+    fn subscribe(&self, gateway: &DhtHandle, ctx: &mut Context<Self>) {
+        let subscribe = gateway.subscribe(
+            self.config.progress_key(),
+            ctx.address().recipient(),
+            self.config.request_timeout(),
+        );
+        ctx.spawn(subscribe.into_actor(self).map(|result, act, _ctx| {
+            if let Err(e) = result {
+                let _span = act.span.clone().entered();
+                error!(error = %e, "cannot follow the gossip topic; only DHT reads bring news");
+            }
+        }));
+    }
+
     fn gateway(&self) -> Result<DhtHandle, DhtError> {
         self.gateway.clone().ok_or(DhtError::Unavailable)
     }
@@ -346,6 +373,9 @@ impl Handler<RequestRefresh> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, _: RequestRefresh, _ctx: &mut Context<Self>) {
+        if self.config.protocol == Protocol::V2 {
+            return;
+        }
         if let Some(fetcher) = &self.fetcher {
             fetcher.do_send(FetchNow);
         }
@@ -466,6 +496,36 @@ impl Handler<Get> for Supervisor {
     }
 }
 
+impl Handler<Push> for Supervisor {
+    type Result = ResponseFuture<Result<(), DhtError>>;
+
+    fn handle(&mut self, msg: Push, _ctx: &mut Context<Self>) -> Self::Result {
+        let gateway = self.gateway();
+        let timeout = self.config.request_timeout();
+        Box::pin(async move { gateway?.push(msg.key, msg.subkey, msg.entry, timeout).await })
+    }
+}
+
+impl Handler<Subscribe> for Supervisor {
+    type Result = ResponseFuture<Result<(), DhtError>>;
+
+    fn handle(&mut self, msg: Subscribe, _ctx: &mut Context<Self>) -> Self::Result {
+        let gateway = self.gateway();
+        let timeout = self.config.request_timeout();
+        Box::pin(async move { gateway?.subscribe(msg.key, msg.sink, timeout).await })
+    }
+}
+
+impl Handler<Pushed> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Pushed, _ctx: &mut Context<Self>) {
+        if let Some(state_keeper) = &self.state_keeper {
+            state_keeper.do_send(msg);
+        }
+    }
+}
+
 /// Children cannot stop the real gateway through the Supervisor; only shutdown does.
 impl Handler<StopGateway> for Supervisor {
     type Result = ();
@@ -496,9 +556,21 @@ impl Handler<Shutdown> for Supervisor {
         let tombstone = SignedEntry::sign(&self.identity, &key, None, expiration);
         let gateway = self.gateway();
         let subkey = self.identity.public_key();
+        let push = self.config.protocol == Protocol::V2;
+        if push {
+            TrackerStats::bump(&self.channels.stats.publishes[PublishReason::Tombstone.index()]);
+        }
         let store = async move {
             let tombstone = tombstone.map_err(|e| DhtError::Failed(e.to_string()))?;
-            gateway?.store(key, subkey, tombstone, msg.timeout).await
+            let gateway = gateway?;
+            if push {
+                // Best effort: v2 peers drop this peer at once; the store is what must land.
+                let pushed = gateway.push(key.clone(), subkey, tombstone.clone(), msg.timeout);
+                if let Err(e) = pushed.await {
+                    tracing::debug!(error = %e, "tombstone not pushed");
+                }
+            }
+            gateway.store(key, subkey, tombstone, msg.timeout).await
         };
         Box::pin(store.into_actor(self).map(|stored, act, ctx| {
             let _span = act.span.clone().entered();

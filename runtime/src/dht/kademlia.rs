@@ -10,7 +10,9 @@ use actix::prelude::*;
 use crate::clock::SharedClock;
 use crate::dht::node::{NodeConfig, NodeHandle};
 use crate::dht::threads::NodeThreads;
-use crate::dht::{DhtError, DhtHandle, GatewayFactory, Get, StopGateway, Store};
+use crate::dht::{
+    DhtError, DhtHandle, GatewayFactory, Get, Push, Pushed, StopGateway, Store, Subscribe,
+};
 use crate::identity::{Identity, IdentityError};
 use crate::records::ProgressRecord;
 
@@ -50,6 +52,33 @@ impl Handler<Get> for KademliaGateway {
     fn handle(&mut self, msg: Get, _ctx: &mut Context<Self>) -> Self::Result {
         let node = self.node.clone();
         Box::pin(async move { node.get(msg.key, msg.latest).await })
+    }
+}
+
+impl Handler<Push> for KademliaGateway {
+    type Result = ResponseFuture<Result<(), DhtError>>;
+
+    fn handle(&mut self, msg: Push, _ctx: &mut Context<Self>) -> Self::Result {
+        let node = self.node.clone();
+        Box::pin(async move { node.push(msg.key, msg.subkey, msg.entry).await })
+    }
+}
+
+impl Handler<Subscribe> for KademliaGateway {
+    type Result = ResponseFuture<Result<(), DhtError>>;
+
+    fn handle(&mut self, msg: Subscribe, _ctx: &mut Context<Self>) -> Self::Result {
+        let node = self.node.clone();
+        let key = msg.key.clone();
+        let sink = msg.sink;
+        let deliver = move |subkey, entry| {
+            sink.do_send(Pushed {
+                key: key.clone(),
+                subkey,
+                entry,
+            })
+        };
+        Box::pin(async move { node.subscribe(msg.key, Box::new(deliver)).await })
     }
 }
 

@@ -3,6 +3,11 @@
 //! node. Each peer reaches it through its own [`MemoryDht`] actor, which can inject latency,
 //! failures, dropped replies, a network partition and a panic, controlled at run time through
 //! [`FaultControl`]. Trainers can be tested against it without any network.
+//!
+//! It carries protocol v2 too: a [`Push`] goes through the network's gossip gate (the same
+//! [`GossipGate`] a libp2p node runs: decoding, bounds, staleness, signature, rate) and every
+//! accepted entry is delivered as [`Pushed`] to the other subscribed peers, after the
+//! receiver's injected latency; a partitioned peer neither sends nor receives pushes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,9 +18,14 @@ use actix::prelude::*;
 use tracing::debug;
 
 use crate::clock::SharedClock;
-use crate::dht::{DhtError, DhtHandle, GatewayFactory, Get, StopGateway, Store};
+use crate::dht::{
+    DhtError, DhtHandle, GatewayFactory, Get, Push, Pushed, StopGateway, Store, Subscribe,
+};
 use crate::identity::{Identity, PeerKey};
-use crate::records::{InsertOutcome, ProgressRecord, RecordLimits, RejectionCounts, SignedEntry};
+use crate::records::{
+    GossipGate, GossipVerdict, InsertOutcome, ProgressRecord, RecordLimits, RejectionCounts,
+    SignedEntry,
+};
 
 /// Locks a mutex, recovering the data if a panicking holder poisoned it (every critical section
 /// here leaves the data consistent).
@@ -70,15 +80,39 @@ pub struct MemoryStats {
     pub stores: u64,
     /// Get requests that reached the shared store.
     pub gets: u64,
+    /// v2: pushes that reached the network's gossip gate.
+    pub pushes: u64,
+    /// v2: accepted pushes delivered to subscribers (one per receiver).
+    pub deliveries: u64,
+}
+
+/// One peer following a key's topic.
+#[derive(Debug)]
+struct Subscriber {
+    peer: PeerKey,
+    sink: Recipient<Pushed>,
+    faults: FaultControl,
+}
+
+/// One key's topic: its gate and its subscribers.
+#[derive(Debug)]
+struct MemoryTopic {
+    gate: GossipGate,
+    subscribers: Vec<Subscriber>,
 }
 
 #[derive(Debug)]
 struct Shared {
     records: Mutex<Records>,
+    topics: Mutex<HashMap<String, MemoryTopic>>,
     stores: AtomicU64,
     gets: AtomicU64,
+    pushes: AtomicU64,
+    deliveries: AtomicU64,
     clock: SharedClock,
     limits: RecordLimits,
+    /// The swarm's `publish_min_interval`, the rate the gate admits per peer.
+    min_interval: f64,
 }
 
 /// The shared store of an in-process swarm. Cheap to clone.
@@ -95,13 +129,27 @@ impl MemoryNetwork {
 
     /// A network with explicit record limits.
     pub fn with_limits(clock: SharedClock, limits: RecordLimits) -> Self {
+        Self::with_gossip_rate(
+            clock,
+            limits,
+            crate::TrackerConfig::default().publish_min_interval,
+        )
+    }
+
+    /// A network with explicit record limits whose gossip gate admits one message per
+    /// `min_interval` seconds per peer (after a short burst).
+    pub fn with_gossip_rate(clock: SharedClock, limits: RecordLimits, min_interval: f64) -> Self {
         Self {
             shared: Arc::new(Shared {
                 records: Mutex::new(Records::default()),
+                topics: Mutex::new(HashMap::new()),
                 stores: AtomicU64::new(0),
                 gets: AtomicU64::new(0),
+                pushes: AtomicU64::new(0),
+                deliveries: AtomicU64::new(0),
                 clock,
                 limits,
+                min_interval,
             }),
         }
     }
@@ -136,7 +184,69 @@ impl MemoryNetwork {
         MemoryStats {
             stores: self.shared.stores.load(Ordering::Relaxed),
             gets: self.shared.gets.load(Ordering::Relaxed),
+            pushes: self.shared.pushes.load(Ordering::Relaxed),
+            deliveries: self.shared.deliveries.load(Ordering::Relaxed),
         }
+    }
+
+    /// Test hook: offers raw bytes to the key's topic as if `from` had published them (what a
+    /// forging peer would do); returns the gate's verdict.
+    #[doc(hidden)]
+    pub fn push_raw(&self, from: PeerKey, key: &str, bytes: &[u8]) -> GossipVerdict {
+        self.gossip(from, key, bytes)
+    }
+
+    fn subscribe(&self, key: String, subscriber: Subscriber) {
+        let mut topics = lock(&self.shared.topics);
+        let topic = topics.entry(key.clone()).or_insert_with(|| MemoryTopic {
+            gate: GossipGate::new(key, self.shared.limits, self.shared.min_interval),
+            subscribers: Vec::new(),
+        });
+        // A restarted gateway subscribes again: one subscription per peer.
+        topic.subscribers.retain(|s| s.peer != subscriber.peer);
+        topic.subscribers.push(subscriber);
+    }
+
+    /// Judges one message's bytes and delivers an accepted entry to every other subscriber.
+    fn gossip(&self, from: PeerKey, key: &str, bytes: &[u8]) -> GossipVerdict {
+        self.shared.pushes.fetch_add(1, Ordering::Relaxed);
+        let now = self.now();
+        let mut topics = lock(&self.shared.topics);
+        let topic = topics.entry(key.to_owned()).or_insert_with(|| MemoryTopic {
+            gate: GossipGate::new(key, self.shared.limits, self.shared.min_interval),
+            subscribers: Vec::new(),
+        });
+        let verdict = topic.gate.admit(bytes, now);
+        let (subkey, entry) = match &verdict {
+            GossipVerdict::Accept(subkey, entry) => (*subkey, entry),
+            GossipVerdict::Ignore(reason) | GossipVerdict::Reject(reason) => {
+                lock(&self.shared.records).rejections.record(*reason);
+                return verdict;
+            }
+        };
+        topic.subscribers.retain(|s| s.sink.connected());
+        for receiver in topic.subscribers.iter().filter(|s| s.peer != from) {
+            let faults = receiver.faults.get();
+            if faults.partitioned || faults.drop_replies {
+                continue;
+            }
+            self.shared.deliveries.fetch_add(1, Ordering::Relaxed);
+            let pushed = Pushed {
+                key: key.to_owned(),
+                subkey,
+                entry: entry.clone(),
+            };
+            if faults.latency.is_zero() {
+                receiver.sink.do_send(pushed);
+            } else {
+                let sink = receiver.sink.clone();
+                actix_rt::spawn(async move {
+                    tokio::time::sleep(faults.latency).await;
+                    sink.do_send(pushed);
+                });
+            }
+        }
+        verdict
     }
 
     fn now(&self) -> f64 {
@@ -348,6 +458,41 @@ impl MemoryPeer {
     }
 }
 
+impl Handler<Push> for MemoryDht {
+    type Result = ResponseFuture<Result<(), DhtError>>;
+
+    fn handle(&mut self, msg: Push, _ctx: &mut Context<Self>) -> Self::Result {
+        let (faults, fail) = self.inject();
+        let peer = self.peer.clone();
+        Box::pin(async move {
+            play(&faults, fail, faults.hang_stores).await?;
+            if faults.partitioned {
+                // Nobody hears a partitioned peer.
+                return Ok(());
+            }
+            let bytes = msg.entry.encode(&msg.subkey);
+            match peer.network.gossip(msg.subkey, &msg.key, &bytes) {
+                GossipVerdict::Reject(reason) => Err(DhtError::Rejected(reason)),
+                _ => Ok(()),
+            }
+        })
+    }
+}
+
+impl Handler<Subscribe> for MemoryDht {
+    type Result = Result<(), DhtError>;
+
+    fn handle(&mut self, msg: Subscribe, _ctx: &mut Context<Self>) -> Self::Result {
+        let subscriber = Subscriber {
+            peer: self.peer.identity.public_key(),
+            sink: msg.sink,
+            faults: self.peer.faults.clone(),
+        };
+        self.peer.network.subscribe(msg.key, subscriber);
+        Ok(())
+    }
+}
+
 impl Handler<StopGateway> for MemoryDht {
     type Result = ();
 
@@ -419,7 +564,14 @@ mod tests {
         // Expiry.
         clock.set(160.0);
         assert_eq!(db.get(KEY.into(), true, T).await, Ok(None));
-        assert_eq!(net.stats(), MemoryStats { stores: 3, gets: 2 });
+        assert_eq!(
+            net.stats(),
+            MemoryStats {
+                stores: 3,
+                gets: 2,
+                ..MemoryStats::default()
+            }
+        );
     }
 
     #[actix_rt::test]

@@ -1,9 +1,12 @@
 //! The DhtGateway contract: the typed messages every gateway answers ([`Store`], [`Get`],
-//! [`StopGateway`]), the [`DhtHandle`] through which the other actors reach a gateway, and the
-//! [`GatewayFactory`] a tracker uses to start (and restart) its gateway.
+//! [`StopGateway`], and for protocol v2 [`Push`] and [`Subscribe`]), the [`DhtHandle`] through
+//! which the other actors reach a gateway, and the [`GatewayFactory`] a tracker uses to start
+//! (and restart) its gateway.
 //!
-//! Any actor that handles the three messages can be a gateway: [`memory::MemoryDht`] (the
-//! in-process mock) and [`kademlia::KademliaGateway`] (a libp2p Kademlia node, [`node`]).
+//! Any actor that handles the three pull messages can be a gateway (v1 only); one that also
+//! handles the two push messages carries v2: [`memory::MemoryDht`] (the in-process mock) and
+//! [`kademlia::KademliaGateway`] (a libp2p node with Kademlia and gossipsub, [`node`]). A
+//! subscribed gateway sends every valid entry that arrives by gossip as a [`Pushed`].
 
 pub mod kad_store;
 pub mod kademlia;
@@ -48,6 +51,42 @@ pub struct Get {
     pub latest: bool,
 }
 
+/// v2: publishes one peer's signed entry on the key's gossip topic (`Ok` also when no peer was
+/// there to receive it: the DHT store covers that).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), DhtError>")]
+pub struct Push {
+    /// The DHT key, which is also the topic (`"{prefix}_progress"`).
+    pub key: String,
+    /// The publishing peer's public key.
+    pub subkey: PeerKey,
+    /// The signed entry.
+    pub entry: SignedEntry,
+}
+
+/// v2: a valid entry that arrived by gossip on a subscribed key (already checked by the
+/// gateway with the record validator; never this peer's own).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Pushed {
+    /// The key (topic) it arrived on.
+    pub key: String,
+    /// The publishing peer.
+    pub subkey: PeerKey,
+    /// The entry.
+    pub entry: SignedEntry,
+}
+
+/// v2: follow the key's gossip topic; every accepted entry goes to `sink` as [`Pushed`].
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), DhtError>")]
+pub struct Subscribe {
+    /// The key (topic).
+    pub key: String,
+    /// Where accepted entries go.
+    pub sink: Recipient<Pushed>,
+}
+
 /// Asks the gateway to stop (the tracker's last shutdown step).
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
@@ -65,6 +104,9 @@ pub enum DhtError {
     /// The entry was refused by validation.
     #[error("entry rejected: {0}")]
     Rejected(RejectionReason),
+    /// The gateway only answers the pull messages (v1), not [`Push`] and [`Subscribe`].
+    #[error("the DHT gateway does not carry gossip (protocol v2)")]
+    NoGossip,
     /// The operation failed (network error, no peers, injected failure).
     #[error("DHT operation failed: {0}")]
     Failed(String),
@@ -79,12 +121,13 @@ impl From<MailboxError> for DhtError {
     }
 }
 
-/// How the other actors reach a gateway: recipients of the three contract messages.
+/// How the other actors reach a gateway: recipients of the contract messages.
 #[derive(Clone)]
 pub struct DhtHandle {
     store: Recipient<Store>,
     get: Recipient<Get>,
     stop: Recipient<StopGateway>,
+    push: Option<(Recipient<Push>, Recipient<Subscribe>)>,
 }
 
 impl std::fmt::Debug for DhtHandle {
@@ -96,13 +139,24 @@ impl std::fmt::Debug for DhtHandle {
 }
 
 impl DhtHandle {
-    /// A handle from the three recipients.
+    /// A pull-only (v1) handle from the three recipients.
     pub fn new(store: Recipient<Store>, get: Recipient<Get>, stop: Recipient<StopGateway>) -> Self {
-        Self { store, get, stop }
+        Self {
+            store,
+            get,
+            stop,
+            push: None,
+        }
     }
 
-    /// A handle to an actor that answers the whole contract.
-    pub fn of<A>(addr: &Addr<A>) -> Self
+    /// This handle, also carrying gossip (v2) through `push` and `subscribe`.
+    pub fn with_push(mut self, push: Recipient<Push>, subscribe: Recipient<Subscribe>) -> Self {
+        self.push = Some((push, subscribe));
+        self
+    }
+
+    /// A pull-only (v1) handle to an actor that answers the three pull messages.
+    pub fn of_pull<A>(addr: &Addr<A>) -> Self
     where
         A: Actor + Handler<Store> + Handler<Get> + Handler<StopGateway>,
         A::Context: ToEnvelope<A, Store> + ToEnvelope<A, Get> + ToEnvelope<A, StopGateway>,
@@ -112,6 +166,70 @@ impl DhtHandle {
             addr.clone().recipient(),
             addr.clone().recipient(),
         )
+    }
+
+    /// A handle to an actor that answers the whole contract, pull and push.
+    pub fn of<A>(addr: &Addr<A>) -> Self
+    where
+        A: Actor
+            + Handler<Store>
+            + Handler<Get>
+            + Handler<StopGateway>
+            + Handler<Push>
+            + Handler<Subscribe>,
+        A::Context: ToEnvelope<A, Store>
+            + ToEnvelope<A, Get>
+            + ToEnvelope<A, StopGateway>
+            + ToEnvelope<A, Push>
+            + ToEnvelope<A, Subscribe>,
+    {
+        Self::of_pull(addr).with_push(addr.clone().recipient(), addr.clone().recipient())
+    }
+
+    /// Whether this gateway carries gossip (v2).
+    pub fn carries_gossip(&self) -> bool {
+        self.push.is_some()
+    }
+
+    /// v2: publishes `entry` on the key's topic, bounded by `timeout`.
+    pub fn push(
+        &self,
+        key: String,
+        subkey: PeerKey,
+        entry: SignedEntry,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), DhtError>> + 'static {
+        let request = self
+            .push
+            .as_ref()
+            .map(|(push, _)| push.send(Push { key, subkey, entry }));
+        async move {
+            let request = request.ok_or(DhtError::NoGossip)?;
+            match tokio::time::timeout(timeout, request).await {
+                Ok(reply) => reply?,
+                Err(_) => Err(DhtError::Timeout(timeout)),
+            }
+        }
+    }
+
+    /// v2: subscribes `sink` to the key's topic, bounded by `timeout`.
+    pub fn subscribe(
+        &self,
+        key: String,
+        sink: Recipient<Pushed>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), DhtError>> + 'static {
+        let request = self
+            .push
+            .as_ref()
+            .map(|(_, subscribe)| subscribe.send(Subscribe { key, sink }));
+        async move {
+            let request = request.ok_or(DhtError::NoGossip)?;
+            match tokio::time::timeout(timeout, request).await {
+                Ok(reply) => reply?,
+                Err(_) => Err(DhtError::Timeout(timeout)),
+            }
+        }
     }
 
     /// Stores `entry`, bounded by `timeout`. The returned future owns what it needs.

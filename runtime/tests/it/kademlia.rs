@@ -438,6 +438,7 @@ async fn the_swarm_scenario_runs_over_real_nodes() {
     let (seed, seed_addr) = start_node(node_config(vec![])).await;
     let seed_node = seed.node.clone();
     crate::swarm::scenario(
+        swarm_progress::Protocol::V1,
         move || {
             let identity = Arc::new(Identity::generate().unwrap());
             Box::new(KademliaPeer::new(

@@ -6,7 +6,9 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use swarm_progress::{GatewayFactory, MemoryNetwork, ProgressRecord, ProgressTracker, SystemClock};
+use swarm_progress::{
+    GatewayFactory, MemoryNetwork, ProgressRecord, ProgressTracker, Protocol, SystemClock,
+};
 
 use swarm_progress::simulation::SimulatedTrainer as Trainer;
 
@@ -17,20 +19,37 @@ async fn trainers_advance_together_and_a_late_fast_peer_speeds_them_up() {
     let net = MemoryNetwork::new(SystemClock::shared());
     let peers = net.clone();
     scenario(
+        Protocol::V1,
         move || Box::new(peers.peer().unwrap()) as Box<dyn GatewayFactory>,
         move |key| net.record(key),
     )
     .await;
 }
 
-/// The scenario, over any gateway: `new_peer` makes each tracker's gateway, `read` reads the
-/// progress record as the DHT holds it.
+#[actix_rt::test]
+async fn with_protocol_v2_trainers_advance_together_and_a_late_fast_peer_speeds_them_up() {
+    let net = MemoryNetwork::new(SystemClock::shared());
+    let peers = net.clone();
+    scenario(
+        Protocol::V2,
+        move || Box::new(peers.peer().unwrap()) as Box<dyn GatewayFactory>,
+        move |key| net.record(key),
+    )
+    .await;
+}
+
+/// The scenario, over any gateway, with trackers of `protocol`: `new_peer` makes each tracker's
+/// gateway, `read` reads the progress record as the DHT holds it.
 pub async fn scenario(
+    protocol: Protocol,
     mut new_peer: impl FnMut() -> Box<dyn GatewayFactory>,
     read: impl Fn(&str) -> Option<ProgressRecord>,
 ) {
     const TARGET: u64 = 1500;
-    let config = || fast_config("swarm", TARGET);
+    let config = || swarm_progress::TrackerConfig {
+        protocol,
+        ..fast_config("swarm", TARGET)
+    };
     // 8 samples every 20/40/80/160 ms: 400 + 200 + 100 + 50 = 750 samples/s, 2 s per epoch.
     let periods = [20u64, 40, 80, 160];
     let mut trackers = Vec::new();

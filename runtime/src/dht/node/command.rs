@@ -4,6 +4,7 @@
 use libp2p::PeerId;
 use tokio::sync::oneshot;
 
+use super::gossip::PushSink;
 use super::NodeInfo;
 use crate::dht::DhtError;
 use crate::identity::PeerKey;
@@ -21,6 +22,24 @@ pub(super) enum Command {
         key: String,
         latest: bool,
         reply: oneshot::Sender<Result<Option<ProgressRecord>, DhtError>>,
+    },
+    /// v2: publish an entry on the key's topic.
+    Push {
+        key: String,
+        subkey: PeerKey,
+        entry: SignedEntry,
+        reply: oneshot::Sender<Result<(), DhtError>>,
+    },
+    /// v2: deliver the key's accepted gossip entries to `sink`.
+    Subscribe {
+        key: String,
+        sink: PushSink,
+        reply: oneshot::Sender<Result<(), DhtError>>,
+    },
+    PushRaw {
+        key: String,
+        value: Vec<u8>,
+        reply: oneshot::Sender<Result<(), DhtError>>,
     },
     PutRaw {
         key: String,

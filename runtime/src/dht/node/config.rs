@@ -40,6 +40,9 @@ pub struct NodeConfig {
     /// Peers this node never connects to nor accepts (a deny list; more can be blocked at run
     /// time with [`super::NodeHandle::block_peers`]).
     pub deny: Vec<PeerId>,
+    /// v2: the swarm's `tracker.publish_min_interval`, the steady rate one peer's gossip
+    /// messages are admitted at (after a short burst).
+    pub gossip_min_interval: f64,
 }
 
 impl Default for NodeConfig {
@@ -57,6 +60,7 @@ impl Default for NodeConfig {
             read_quorum: 3,
             replication: std::num::NonZeroUsize::new(5).expect("5 is not zero"),
             deny: Vec::new(),
+            gossip_min_interval: 0.5,
         }
     }
 }

@@ -13,19 +13,20 @@ use libp2p::kad::store::RecordStore;
 use libp2p::kad::{self, GetRecordOk, QueryId, QueryResult, Quorum, Record, RecordKey};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{identify, Multiaddr, PeerId, Swarm};
+use libp2p::{gossipsub, identify, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::bootstrap::BootstrapSchedule;
 use super::command::Command;
+use super::gossip::Topics;
 use super::replicas::Replicas;
 use super::stats::bump;
 use super::swarm::{peer_id_of, Behaviour, BehaviourEvent, KAD_PROTOCOL};
 use super::{NodeConfig, NodeInfo, NodeStats};
 use crate::backoff::Backoff;
 use crate::clock::SharedClock;
-use crate::dht::kad_store::ProgressStore;
+use crate::dht::kad_store::{ProgressStore, SharedRejections};
 use crate::dht::DhtError;
 use crate::identity::PeerKey;
 use crate::records::{ProgressRecord, SignedEntry};
@@ -68,6 +69,10 @@ pub(super) struct EventLoop {
     listen_addrs: Vec<Multiaddr>,
     /// When to dial the bootstrap peers.
     bootstrap: BootstrapSchedule,
+    /// v2: the gossip topics this node follows.
+    topics: Topics,
+    /// Entries refused (shared with the record store).
+    rejections: SharedRejections,
 }
 
 impl EventLoop {
@@ -78,6 +83,7 @@ impl EventLoop {
         config: NodeConfig,
         clock: SharedClock,
         stats: Arc<NodeStats>,
+        rejections: SharedRejections,
     ) -> Self {
         let bootstrap = BootstrapSchedule::new(
             !config.bootstrap.is_empty(),
@@ -87,7 +93,10 @@ impl EventLoop {
             ),
             Instant::now(),
         );
+        let topics = Topics::new(config.limits, config.gossip_min_interval);
         Self {
+            topics,
+            rejections,
             swarm,
             commands,
             config,
@@ -140,6 +149,13 @@ impl EventLoop {
         }
         // Drop expired entries so peers are not served dead ones.
         self.kad().store_mut().prune_expired();
+        let now = self.clock.now();
+        self.topics.prune_expired(now);
+        let gossip = &self.swarm.behaviour().gossip;
+        let mesh = gossip.all_mesh_peers().count() as u64;
+        self.stats
+            .gossip_mesh_peers
+            .store(mesh, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// One bootstrap attempt: dial every bootstrap peer and run a Kademlia bootstrap.
@@ -177,6 +193,31 @@ impl EventLoop {
                 reply,
             } => self.store(key, subkey, entry, reply),
             Command::Get { key, latest, reply } => self.get(key, latest, reply),
+            Command::Push {
+                key,
+                subkey,
+                entry,
+                reply,
+            } => {
+                let now = self.clock.now();
+                let gossip = &mut self.swarm.behaviour_mut().gossip;
+                let published = self
+                    .topics
+                    .publish(gossip, &key, subkey, &entry, now, &self.stats);
+                let _ = reply.send(published);
+            }
+            Command::PushRaw { key, value, reply } => {
+                let gossip = &mut self.swarm.behaviour_mut().gossip;
+                let published = gossip
+                    .publish(Topics::topic(&key), value)
+                    .map(|_| ())
+                    .map_err(|e| DhtError::Failed(format!("gossip publish: {e}")));
+                let _ = reply.send(published);
+            }
+            Command::Subscribe { key, sink, reply } => {
+                let gossip = &mut self.swarm.behaviour_mut().gossip;
+                let _ = reply.send(self.topics.subscribe(gossip, &key, sink));
+            }
             Command::PutRaw { key, value, reply } => {
                 let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
                 if peers.is_empty() {
@@ -397,6 +438,23 @@ impl EventLoop {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                let now = self.clock.now();
+                let gossip = &mut self.swarm.behaviour_mut().gossip;
+                self.topics.on_message(
+                    gossip,
+                    &propagation_source,
+                    &message_id,
+                    &message,
+                    now,
+                    &self.stats,
+                    &self.rejections,
+                );
+            }
             _ => {}
         }
     }

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::command::Command;
 use super::event_loop::EventLoop;
 use super::swarm::{build_swarm, libp2p_keypair, peer_id_of};
-use super::{NodeConfig, NodeStats};
+use super::{NodeConfig, NodeStats, PushSink};
 use crate::clock::SharedClock;
 use crate::dht::kad_store::SharedRejections;
 use crate::dht::threads::NodeThreads;
@@ -93,7 +93,7 @@ impl NodeHandle {
                 key,
                 &config,
                 clock.clone(),
-                loop_rejections,
+                loop_rejections.clone(),
                 loop_stats.clone(),
             )
             .and_then(|mut swarm| {
@@ -107,7 +107,7 @@ impl NodeHandle {
             match built {
                 Ok(swarm) => {
                     let _ = ready_tx.send(Ok(()));
-                    EventLoop::new(swarm, receiver, config, clock, loop_stats)
+                    EventLoop::new(swarm, receiver, config, clock, loop_stats, loop_rejections)
                         .run()
                         .await;
                 }
@@ -184,6 +184,38 @@ impl NodeHandle {
     /// Reads a record.
     pub async fn get(&self, key: String, latest: bool) -> Result<Option<ProgressRecord>, DhtError> {
         self.call(|reply| Command::Get { key, latest, reply }).await
+    }
+
+    /// v2: publishes one signed entry on the key's gossip topic (checked first as receivers
+    /// will check it). Reaching no peer is not an error.
+    pub async fn push(
+        &self,
+        key: String,
+        subkey: PeerKey,
+        entry: SignedEntry,
+    ) -> Result<(), DhtError> {
+        self.call(|reply| Command::Push {
+            key,
+            subkey,
+            entry,
+            reply,
+        })
+        .await
+    }
+
+    /// v2: follows the key's gossip topic; every accepted entry is handed to `sink` (on the
+    /// node's thread).
+    pub async fn subscribe(&self, key: String, sink: PushSink) -> Result<(), DhtError> {
+        self.call(|reply| Command::Subscribe { key, sink, reply })
+            .await
+    }
+
+    /// Test hook: publishes raw bytes on the key's gossip topic, bypassing every local check
+    /// (what a forging peer would do).
+    #[doc(hidden)]
+    pub async fn push_raw(&self, key: String, value: Vec<u8>) -> Result<(), DhtError> {
+        self.call(|reply| Command::PushRaw { key, value, reply })
+            .await
     }
 
     /// Test hook: sends raw bytes as the record under `key` to the connected peers, bypassing

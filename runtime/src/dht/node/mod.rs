@@ -13,6 +13,7 @@
 //! - `metered.rs`: byte counting on every connection, below Noise and Yamux.
 //! - `stats.rs`: [`NodeStats`].
 //! - `event_loop.rs`: the loop that owns the swarm: stores, reads, events.
+//! - `gossip.rs`: v2's gossipsub configuration and the subscribed topics with their gates.
 //! - `replicas.rs`: the cache of a key's closest peers (pure, unit-tested).
 //! - `bootstrap.rs`: when to (re)bootstrap (pure, unit-tested).
 //!
@@ -34,6 +35,7 @@ mod bootstrap;
 mod command;
 mod config;
 mod event_loop;
+mod gossip;
 mod handle;
 mod metered;
 mod replicas;
@@ -41,6 +43,7 @@ mod stats;
 mod swarm;
 
 pub use config::NodeConfig;
+pub use gossip::{PushSink, GOSSIP_PROTOCOL};
 pub use handle::{NodeHandle, NodeInfo};
 pub use libp2p::{Multiaddr, PeerId};
 pub use metered::Metered;

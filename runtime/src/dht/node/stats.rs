@@ -30,6 +30,30 @@ pub struct NodeStats {
     pub bytes_out: AtomicU64,
     /// Times the node lost every connection and started bootstrapping again.
     pub rebootstraps: AtomicU64,
+    /// v2: entries this node published on gossip.
+    pub gossip_published: AtomicU64,
+    /// v2: publishes that reached no peer (none subscribed yet) or failed.
+    pub gossip_publish_failed: AtomicU64,
+    /// v2: gossip messages that arrived, duplicates included.
+    pub gossip_arrived: AtomicU64,
+    /// v2: gossip messages validated (the first copy of each; the rest are duplicates).
+    pub gossip_received: AtomicU64,
+    /// v2: gossip messages accepted and delivered to the tracker.
+    pub gossip_accepted: AtomicU64,
+    /// v2: gossip messages dropped without penalty (stale, expired, no room).
+    pub gossip_ignored: AtomicU64,
+    /// v2: gossip messages rejected, their sender penalised (forged, malformed, rate-limited).
+    pub gossip_rejected: AtomicU64,
+    /// v2: peers in this node's gossip mesh (all topics), as of the last tick.
+    pub gossip_mesh_peers: AtomicU64,
+}
+
+impl NodeStats {
+    /// v2: messages gossipsub dropped as duplicates (arrived minus validated).
+    pub fn gossip_duplicates(&self) -> u64 {
+        let arrived = self.gossip_arrived.load(Ordering::Relaxed);
+        arrived.saturating_sub(self.gossip_received.load(Ordering::Relaxed))
+    }
 }
 
 /// Adds `by` to `counter`.

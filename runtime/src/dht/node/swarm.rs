@@ -1,7 +1,8 @@
 //! Building a node's swarm: the libp2p identity of our [`Identity`], the transports (TCP with
 //! nodelay, and libp2p's in-memory transport, each metered, then Noise and Yamux), Kademlia in
 //! server mode over a [`ProgressStore`] (no republication, no record TTL, packet limit sized to
-//! a full record, replication factor from the config), Identify, and the deny list.
+//! a full record, replication factor from the config), Identify, gossipsub (`gossip.rs`), and
+//! the deny list.
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use libp2p::{
     allow_block_list, identify, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
 };
 
+use super::gossip::{build_gossip, GossipBehaviour};
 use super::{Metered, NodeConfig, NodeStats};
 use crate::clock::SharedClock;
 use crate::dht::kad_store::{ProgressStore, SharedRejections};
@@ -31,6 +33,7 @@ pub(super) struct Behaviour {
     pub(super) deny: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     pub(super) kad: kad::Behaviour<ProgressStore>,
     pub(super) identify: identify::Behaviour,
+    pub(super) gossip: GossipBehaviour,
 }
 
 /// The libp2p identity of a swarm-progress identity (the same Ed25519 key).
@@ -74,6 +77,7 @@ pub(super) fn build_swarm(
     for peer in &config.deny {
         deny.block_peer(*peer);
     }
+    let gossip = build_gossip(stats.clone())?;
     let tcp_stats = stats.clone();
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
@@ -103,6 +107,7 @@ pub(super) fn build_swarm(
             deny,
             kad,
             identify,
+            gossip,
         })
         .map_err(|e| failed(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))

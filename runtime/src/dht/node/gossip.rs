@@ -1,0 +1,266 @@
+//! The node's gossip (protocol v2): the gossipsub behaviour as we configure it
+//! ([`build_gossip`]) and [`Topics`], the subscribed keys with their admission gates
+//! ([`GossipGate`], the record validator) and the sinks that take accepted entries.
+//!
+//! - Messages are anonymous (no gossipsub author, sequence number or signature: the entry
+//!   carries our Ed25519 signature); the message id is [`message_id`], a hash of the bytes, so
+//!   gossipsub drops duplicates before we see them.
+//! - Every message is validated by the application ([`Topics::judge`]) and the verdict goes
+//!   back to gossipsub: `Accept` (forwarded), `Ignore` (dropped) or `Reject` (dropped, and the
+//!   peer that sent it loses score: invalid deliveries weigh -10 each, squared, so a handful
+//!   of forgeries puts a peer below the graylist threshold and its messages are dropped unread).
+//! - Peer scoring is on with the IP-colocation penalty off (many honest peers may share an
+//!   address: a lab behind one NAT, or every test on 127.0.0.1) and the mesh-delivery-rate
+//!   penalties off (progress messages are rare by design).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::gossipsub::{
+    self, DataTransform, IdentTopic, IdentityTransform, Message, MessageAcceptance,
+    MessageAuthenticity, MessageId, PeerScoreParams, PeerScoreThresholds, RawMessage, TopicHash,
+    TopicScoreParams, ValidationMode,
+};
+
+use super::stats::bump;
+use super::NodeStats;
+use crate::dht::kad_store::SharedRejections;
+use crate::dht::DhtError;
+use crate::identity::PeerKey;
+use crate::records::{message_id, GossipGate, GossipVerdict, RecordLimits, SignedEntry};
+
+/// The gossipsub protocol of swarm-progress.
+pub const GOSSIP_PROTOCOL: &str = "/swarm-progress/gossip/1.1.0";
+
+/// Where a node hands accepted entries: called on the node's thread, must not block.
+pub type PushSink = Box<dyn Fn(PeerKey, SignedEntry) + Send>;
+
+/// Counts every message gossipsub receives, duplicates included (it sees them before the
+/// duplicate filter); the rest of the transform is the identity.
+#[derive(Clone)]
+pub(super) struct CountingTransform {
+    stats: Arc<NodeStats>,
+}
+
+impl DataTransform for CountingTransform {
+    fn inbound_transform(&self, raw: RawMessage) -> Result<Message, std::io::Error> {
+        bump(&self.stats.gossip_arrived, 1);
+        IdentityTransform.inbound_transform(raw)
+    }
+
+    fn outbound_transform(
+        &self,
+        topic: &TopicHash,
+        data: Vec<u8>,
+    ) -> Result<Vec<u8>, std::io::Error> {
+        IdentityTransform.outbound_transform(topic, data)
+    }
+}
+
+/// The gossipsub behaviour of a node.
+pub(super) type GossipBehaviour = gossipsub::Behaviour<CountingTransform>;
+
+/// Builds the gossipsub behaviour (module docs).
+pub(super) fn build_gossip(stats: Arc<NodeStats>) -> Result<GossipBehaviour, DhtError> {
+    let failed = |e: &dyn std::fmt::Display| DhtError::Failed(format!("gossip: {e}"));
+    let config = gossipsub::ConfigBuilder::default()
+        .protocol_id(GOSSIP_PROTOCOL, gossipsub::Version::V1_1)
+        .validation_mode(ValidationMode::Anonymous)
+        .validate_messages()
+        .message_id_fn(|m: &Message| MessageId::new(&message_id(&m.data)))
+        .heartbeat_interval(Duration::from_millis(700))
+        .duplicate_cache_time(Duration::from_secs(120))
+        .build()
+        .map_err(|e| failed(&e))?;
+    let mut gossip = gossipsub::Behaviour::new_with_transform(
+        MessageAuthenticity::Anonymous,
+        config,
+        CountingTransform { stats },
+    )
+    .map_err(|e| failed(&e))?;
+    let params = PeerScoreParams {
+        ip_colocation_factor_weight: 0.0,
+        ..PeerScoreParams::default()
+    };
+    gossip
+        .with_peer_score(params, PeerScoreThresholds::default())
+        .map_err(|e| failed(&e))?;
+    Ok(gossip)
+}
+
+/// Score parameters of a progress topic (module docs).
+fn topic_score_params() -> TopicScoreParams {
+    TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 300.0,
+        first_message_deliveries_weight: 0.1,
+        first_message_deliveries_cap: 50.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..TopicScoreParams::default()
+    }
+}
+
+struct Subscription {
+    gate: GossipGate,
+    sinks: Vec<PushSink>,
+}
+
+/// The keys this node gossips on.
+pub(super) struct Topics {
+    by_hash: HashMap<TopicHash, Subscription>,
+    limits: RecordLimits,
+    min_interval: f64,
+}
+
+impl Topics {
+    /// No subscriptions yet; gates check `limits` and the swarm's `min_interval`.
+    pub(super) fn new(limits: RecordLimits, min_interval: f64) -> Self {
+        Self {
+            by_hash: HashMap::new(),
+            limits,
+            min_interval,
+        }
+    }
+
+    /// The topic of `key` (`key` itself: `{prefix}_progress`).
+    pub(super) fn topic(key: &str) -> IdentTopic {
+        IdentTopic::new(key)
+    }
+
+    /// Subscribes `sink` to `key`; joins the topic on first use.
+    pub(super) fn subscribe(
+        &mut self,
+        gossip: &mut GossipBehaviour,
+        key: &str,
+        sink: PushSink,
+    ) -> Result<(), DhtError> {
+        let topic = Self::topic(key);
+        let hash = topic.hash();
+        if let Some(sub) = self.by_hash.get_mut(&hash) {
+            sub.sinks.push(sink);
+            return Ok(());
+        }
+        gossip
+            .subscribe(&topic)
+            .map_err(|e| DhtError::Failed(format!("gossip subscribe: {e}")))?;
+        gossip
+            .set_topic_params(topic.clone(), topic_score_params())
+            .map_err(|e| DhtError::Failed(format!("gossip score: {e}")))?;
+        self.by_hash.insert(
+            hash,
+            Subscription {
+                gate: GossipGate::new(key, self.limits, self.min_interval),
+                sinks: vec![sink],
+            },
+        );
+        Ok(())
+    }
+
+    /// Remembers an entry this node publishes, so its echoes are stale.
+    pub(super) fn note_own(&mut self, key: &str, subkey: PeerKey, entry: &SignedEntry, now: f64) {
+        if let Some(sub) = self.by_hash.get_mut(&Self::topic(key).hash()) {
+            sub.gate.note_own(subkey, entry, now);
+        }
+    }
+
+    /// Judges a received message; an accepted entry goes to the topic's sinks. Returns what to
+    /// tell gossipsub.
+    pub(super) fn judge(
+        &mut self,
+        message: &Message,
+        now: f64,
+    ) -> (MessageAcceptance, GossipVerdict) {
+        let Some(sub) = self.by_hash.get_mut(&message.topic) else {
+            return (
+                MessageAcceptance::Ignore,
+                GossipVerdict::Ignore(crate::records::RejectionReason::Malformed),
+            );
+        };
+        let verdict = sub.gate.admit(&message.data, now);
+        let acceptance = match &verdict {
+            GossipVerdict::Accept(subkey, entry) => {
+                for sink in &sub.sinks {
+                    sink(*subkey, entry.clone());
+                }
+                MessageAcceptance::Accept
+            }
+            GossipVerdict::Ignore(_) => MessageAcceptance::Ignore,
+            GossipVerdict::Reject(_) => MessageAcceptance::Reject,
+        };
+        (acceptance, verdict)
+    }
+
+    /// Publishes `entry` on `key`'s topic after checking it as any receiver will. A publish
+    /// that reaches no peer (none subscribed yet) is not an error: the DHT store covers it.
+    pub(super) fn publish(
+        &mut self,
+        gossip: &mut GossipBehaviour,
+        key: &str,
+        subkey: PeerKey,
+        entry: &SignedEntry,
+        now: f64,
+        stats: &NodeStats,
+    ) -> Result<(), DhtError> {
+        entry
+            .validate(key, &subkey, now, &self.limits)
+            .map_err(DhtError::Rejected)?;
+        self.note_own(key, subkey, entry, now);
+        match gossip.publish(Self::topic(key), entry.encode(&subkey)) {
+            Ok(_) => {
+                bump(&stats.gossip_published, 1);
+                Ok(())
+            }
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic)
+            | Err(gossipsub::PublishError::Duplicate) => {
+                bump(&stats.gossip_publish_failed, 1);
+                Ok(())
+            }
+            Err(e) => {
+                bump(&stats.gossip_publish_failed, 1);
+                Err(DhtError::Failed(format!("gossip publish: {e}")))
+            }
+        }
+    }
+
+    /// Validates a received message, reports the verdict to gossipsub and counts it.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_message(
+        &mut self,
+        gossip: &mut GossipBehaviour,
+        source: &libp2p::PeerId,
+        id: &MessageId,
+        message: &Message,
+        now: f64,
+        stats: &NodeStats,
+        rejections: &SharedRejections,
+    ) {
+        bump(&stats.gossip_received, 1);
+        let (acceptance, verdict) = self.judge(message, now);
+        match &verdict {
+            GossipVerdict::Accept(..) => bump(&stats.gossip_accepted, 1),
+            GossipVerdict::Ignore(reason) => {
+                bump(&stats.gossip_ignored, 1);
+                rejections.record(*reason, 1);
+            }
+            GossipVerdict::Reject(reason) => {
+                bump(&stats.gossip_rejected, 1);
+                rejections.record(*reason, 1);
+                tracing::debug!(%source, %reason, "gossip message rejected");
+            }
+        }
+        gossip.report_message_validation_result(id, source, acceptance);
+    }
+
+    /// Forgets expired subkeys in every gate.
+    pub(super) fn prune_expired(&mut self, now: f64) {
+        for sub in self.by_hash.values_mut() {
+            sub.gate.prune_expired(now);
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! Protocol v2 (push over gossip): the swarm scenario over real libp2p nodes; a swarm of v1 and
+//! v2 trackers advancing together through the DHT; v2's request rate against v1's; hostile
+//! gossip (forged, malformed, oversized, replayed, flooding) on real nodes and on the mock.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use swarm_progress::records::GossipVerdict;
+use swarm_progress::simulation::SimulatedTrainer as Trainer;
+use swarm_progress::{
+    GatewayFactory, Identity, KademliaPeer, LocalProgress, MemoryNetwork, ProgressTracker,
+    Protocol, PublishReason, RejectionReason, SignedEntry, SystemClock, TrackerConfig,
+};
+
+use crate::kademlia::{node_config, start_node};
+use crate::support::{eventually, fast_config, PATIENCE};
+
+fn config(prefix: &str, target: u64, protocol: Protocol) -> TrackerConfig {
+    TrackerConfig {
+        protocol,
+        ..fast_config(prefix, target)
+    }
+}
+
+#[actix_rt::test]
+async fn the_swarm_scenario_runs_over_real_nodes_with_protocol_v2() {
+    let (seed, seed_addr) = start_node(node_config(vec![])).await;
+    let seed_node = seed.node.clone();
+    crate::swarm::scenario(
+        Protocol::V2,
+        move || {
+            let identity = Arc::new(Identity::generate().unwrap());
+            Box::new(KademliaPeer::new(
+                identity,
+                node_config(vec![seed_addr.clone()]),
+                SystemClock::shared(),
+            )) as Box<dyn GatewayFactory>
+        },
+        move |key| {
+            futures::executor::block_on(seed_node.get(key.into(), true))
+                .ok()
+                .flatten()
+        },
+    )
+    .await;
+    seed.node.stop();
+}
+
+/// Two v1 and two v2 trackers on real nodes: every trainer goes through every epoch and the
+/// swarm's epochs advance together (no tracker is left behind or runs ahead alone).
+#[actix_rt::test]
+async fn v1_and_v2_trackers_advance_epochs_together_through_the_dht() {
+    const TARGET: u64 = 800;
+    let (seed, seed_addr) = start_node(node_config(vec![])).await;
+    let mut trackers = Vec::new();
+    for protocol in [Protocol::V1, Protocol::V2, Protocol::V1, Protocol::V2] {
+        let peer = KademliaPeer::new(
+            Arc::new(Identity::generate().unwrap()),
+            node_config(vec![seed_addr.clone()]),
+            SystemClock::shared(),
+        );
+        let tracker = ProgressTracker::start(config("mixed", TARGET, protocol), peer)
+            .await
+            .unwrap();
+        trackers.push(Rc::new(tracker));
+    }
+    let final_epoch = 4;
+    let limit = Duration::from_secs(90);
+    let mut runs = Vec::new();
+    for tracker in &trackers {
+        let tracker = tracker.clone();
+        // 8 samples every 40 ms each: 4 x 200 = 800 samples/s, about 1 s per epoch.
+        let trainer = Trainer {
+            batch: 8,
+            period: Duration::from_millis(40),
+            start_epoch: 0,
+            start_delay: Duration::ZERO,
+        };
+        runs.push(actix_rt::spawn(async move {
+            trainer.run(&tracker, final_epoch, limit).await
+        }));
+    }
+    let mut logs = Vec::new();
+    for run in runs {
+        logs.push(run.await.unwrap());
+    }
+    for (log, tracker) in logs.iter().zip(&trackers) {
+        let epochs: Vec<u64> = log.transitions.iter().map(|t| t.to).collect();
+        assert_eq!(epochs, vec![1, 2, 3, 4], "{:?}", tracker.global_progress());
+    }
+    // Each epoch ended within a short window across the four trackers: they saw each other.
+    for epoch in 1..=final_epoch {
+        let times: Vec<_> = logs
+            .iter()
+            .map(|l| l.transitions.iter().find(|t| t.to == epoch).unwrap().at)
+            .collect();
+        let first = *times.iter().min().unwrap();
+        let last = *times.iter().max().unwrap();
+        assert!(
+            last - first < Duration::from_millis(900),
+            "epoch {epoch} spread over {:?}",
+            last - first
+        );
+    }
+    // Each v2 tracker counted the v1 peers (3 others + itself), and pushed on events.
+    for tracker in [&trackers[1], &trackers[3]] {
+        assert!(tracker.global_progress().num_peers >= 3);
+        assert!(tracker.stats().publishes_for(PublishReason::EpochChanged) >= 3);
+    }
+    for tracker in trackers {
+        Rc::try_unwrap(tracker)
+            .ok()
+            .unwrap()
+            .shutdown(Duration::from_secs(5))
+            .await
+            .ok();
+    }
+    seed.node.stop();
+}
+
+/// The same trainers over the mock, once with v1 and once with v2: v2 stores and reads the DHT
+/// a fraction as often, and its trackers receive each other's entries by push.
+#[actix_rt::test]
+async fn v2_reaches_the_same_epochs_with_a_fraction_of_the_dht_requests() {
+    async fn run(protocol: Protocol) -> (swarm_progress::dht::memory::MemoryStats, u64) {
+        let net = MemoryNetwork::new(SystemClock::shared());
+        let mut trackers = Vec::new();
+        for _ in 0..3 {
+            let mut c = config("rate", 600, protocol);
+            // hivemind's default refresh periods, so v1 reads on its own schedule.
+            c.min_refresh_period = 0.5;
+            c.default_refresh_period = 3.0;
+            c.max_refresh_period = 10.0;
+            let tracker = ProgressTracker::start(c, net.peer().unwrap())
+                .await
+                .unwrap();
+            trackers.push(Rc::new(tracker));
+        }
+        let mut runs = Vec::new();
+        for tracker in &trackers {
+            let tracker = tracker.clone();
+            let trainer = Trainer {
+                batch: 4,
+                period: Duration::from_millis(20),
+                start_epoch: 0,
+                start_delay: Duration::ZERO,
+            };
+            runs.push(actix_rt::spawn(async move {
+                trainer.run(&tracker, 3, Duration::from_secs(60)).await
+            }));
+        }
+        for run in runs {
+            let log = run.await.unwrap();
+            assert_eq!(log.transitions.last().map(|t| t.to), Some(3), "{protocol}");
+        }
+        let received: u64 = trackers
+            .iter()
+            .map(|t| {
+                t.stats()
+                    .pushes_received
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .sum();
+        (net.stats(), received)
+    }
+    let (v1, v1_received) = run(Protocol::V1).await;
+    let (v2, v2_received) = run(Protocol::V2).await;
+    assert_eq!(v1.pushes, 0);
+    assert_eq!(v1_received, 0);
+    assert!(v2_received > 0, "{v2:?}");
+    // v1 stores every report (about 150 a tracker); v2 on events.
+    assert!(
+        v2.stores * 5 < v1.stores,
+        "stores: v1 {} vs v2 {}",
+        v1.stores,
+        v2.stores
+    );
+    assert!(
+        v2.stores + v2.gets < (v1.stores + v1.gets) / 4,
+        "v1 {v1:?} vs v2 {v2:?}"
+    );
+}
+
+fn entry(id: &Identity, key: &str, samples: u64, expiration: f64) -> SignedEntry {
+    let progress = LocalProgress {
+        peer_id: id.peer_id(),
+        epoch: 0,
+        samples_accumulated: samples,
+        samples_per_second: 1.0,
+        time: expiration - 60.0,
+        client_mode: false,
+    };
+    SignedEntry::sign(id, key, Some(&progress), expiration).unwrap()
+}
+
+fn now() -> f64 {
+    use swarm_progress::Clock;
+    SystemClock.now()
+}
+
+/// Hostile gossip on real nodes: a node that publishes raw bytes (forged, malformed,
+/// oversized, replayed, and a flood) changes nothing an honest tracker believes, and each bad
+/// message is counted under its reason by the honest node.
+#[actix_rt::test]
+async fn hostile_gossip_is_rejected_by_reason_on_real_nodes() {
+    let (seed, seed_addr) = start_node(node_config(vec![])).await;
+    let honest_peer = KademliaPeer::new(
+        Arc::new(Identity::generate().unwrap()),
+        node_config(vec![seed_addr.clone()]),
+        SystemClock::shared(),
+    );
+    let honest = ProgressTracker::start(config("hostile", 1000, Protocol::V2), honest_peer.clone())
+        .await
+        .unwrap();
+    let key = "hostile_progress".to_string();
+    let (liar, _) = start_node(node_config(vec![seed_addr.clone()])).await;
+    // The liar follows the topic too, so the mesh forms with it.
+    liar.node
+        .subscribe(key.clone(), Box::new(|_, _| {}))
+        .await
+        .unwrap();
+    let honest_node = honest_peer.node().unwrap();
+    // Wait until a valid push from the liar's identity reaches the honest tracker (the mesh
+    // forms within a few gossip heartbeats).
+    let id = liar.identity.clone();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut samples = 0;
+    while honest.global_progress().num_peers < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the honest tracker never heard the liar's valid push"
+        );
+        samples += 1;
+        let e = entry(&id, &key, samples, now() + 60.0);
+        liar.node
+            .push(key.clone(), id.public_key(), e)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    let believed = honest.global_progress();
+
+    let rejected = |reason| honest_node.rejections().get(reason);
+    let before: Vec<u64> = RejectionReason::ALL.iter().map(|r| rejected(*r)).collect();
+    // A forgery: the liar signs an entry under another identity's subkey.
+    let victim = Identity::generate().unwrap();
+    let forged = entry(&id, &key, 1_000_000, now() + 60.0).encode(&victim.public_key());
+    liar.node.push_raw(key.clone(), forged).await.unwrap();
+    liar.node
+        .push_raw(key.clone(), b"not an entry".to_vec())
+        .await
+        .unwrap();
+    liar.node
+        .push_raw(key.clone(), vec![7u8; 4000])
+        .await
+        .unwrap();
+    let delta = |reason: RejectionReason| {
+        let i = RejectionReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap();
+        rejected(reason) - before[i]
+    };
+    assert!(
+        eventually(PATIENCE, || delta(RejectionReason::BadSignature) >= 1
+            && delta(RejectionReason::Malformed) >= 1
+            && delta(RejectionReason::Oversized) >= 1)
+        .await,
+        "{:?}",
+        honest_node.rejections()
+    );
+    // Nothing the honest tracker believes came from them.
+    let after = honest.global_progress();
+    assert_eq!(after.num_peers, believed.num_peers);
+    assert!(after.samples_accumulated < 1_000_000);
+    let stats = honest_node.stats();
+    assert!(
+        stats
+            .gossip_rejected
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 3
+    );
+
+    honest.shutdown(Duration::from_secs(5)).await.ok();
+    liar.node.stop();
+    seed.node.stop();
+}
+
+/// The mock's topic applies the same gate: forged and malformed bytes are rejected by reason,
+/// a replay is stale, and a flood beyond the burst is rate-limited; only valid, fresh entries
+/// reach a subscribed tracker.
+#[actix_rt::test]
+async fn the_mock_carries_pushes_through_the_same_gate() {
+    let net = MemoryNetwork::new(SystemClock::shared());
+    let tracker = ProgressTracker::start(config("mock", 1000, Protocol::V2), net.peer().unwrap())
+        .await
+        .unwrap();
+    let key = "mock_progress";
+    let liar = Identity::generate().unwrap();
+    // The tracker subscribes as it starts: push until it hears (spaced by the minimum
+    // interval, so none of these is rate-limited).
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut last = Vec::new();
+    for i in 0.. {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tracker never heard"
+        );
+        last = entry(&liar, key, 10 + i, now() + 60.0).encode(&liar.public_key());
+        assert!(matches!(
+            net.push_raw(liar.public_key(), key, &last),
+            GossipVerdict::Accept(..)
+        ));
+        if eventually(Duration::from_millis(600), || {
+            tracker.global_progress().num_peers == 2
+        })
+        .await
+        {
+            break;
+        }
+    }
+    assert_eq!(
+        net.push_raw(liar.public_key(), key, &last),
+        GossipVerdict::Ignore(RejectionReason::Stale)
+    );
+    let victim = Identity::generate().unwrap();
+    let forged = entry(&liar, key, 10, now() + 61.0).encode(&victim.public_key());
+    assert_eq!(
+        net.push_raw(liar.public_key(), key, &forged),
+        GossipVerdict::Reject(RejectionReason::BadSignature)
+    );
+    assert_eq!(
+        net.push_raw(liar.public_key(), key, b"junk"),
+        GossipVerdict::Reject(RejectionReason::Malformed)
+    );
+    let mut limited = 0;
+    for i in 0..50u64 {
+        let e = entry(&liar, key, 20 + i, now() + 62.0 + i as f64 * 0.01);
+        if net.push_raw(liar.public_key(), key, &e.encode(&liar.public_key()))
+            == GossipVerdict::Reject(RejectionReason::RateLimited)
+        {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 40, "only {limited} of 50 rate-limited");
+    assert_eq!(net.rejections().get(RejectionReason::RateLimited), limited);
+    tracker.shutdown(Duration::from_secs(5)).await.ok();
+}
