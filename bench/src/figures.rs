@@ -62,6 +62,9 @@ pub struct SwarmFigures {
     pub lag_s: Spread,
     /// Probe lag (seconds) per (peer, complete epoch).
     pub probe_lag_s: Spread,
+    /// The late side of the probe lag alone: `max(0, probe lag)` per (peer, complete epoch).
+    /// An ETA that fires early is not late; this is what a trainer waits for.
+    pub late_probe_lag_s: Spread,
     /// Last minus first transition per complete epoch (seconds).
     pub spread_s: Spread,
     /// Overshoot fraction per complete epoch.
@@ -103,9 +106,11 @@ pub fn swarm_figures(runs: &[PeerRun], target: u64, start: Instant) -> SwarmFigu
             }
         }
     }
+    let late: Vec<f64> = probe_lags.iter().map(|l| l.max(0.0)).collect();
     SwarmFigures {
         complete_epochs,
         lag_s: Spread::of(&lags),
+        late_probe_lag_s: Spread::of(&late),
         probe_lag_s: Spread::of(&probe_lags),
         spread_s: Spread::of(&spreads),
         overshoot: Spread::of(&overshoots),
@@ -134,6 +139,36 @@ pub struct PerPeer {
     pub gets_per_min: Option<f64>,
     /// Kademlia requests each peer's node answered per minute.
     pub inbound_requests_per_min: Option<f64>,
+    /// KiB sent + received per minute, across peers: mean, median, max and max / median (a
+    /// replica or mesh hotspot shows as a large max / median).
+    pub kib_per_min: Option<ByteSpread>,
+}
+
+/// How one per-peer quantity is spread across the peers.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ByteSpread {
+    /// Mean over peers.
+    pub mean: f64,
+    /// Median over peers.
+    pub median: f64,
+    /// The busiest peer.
+    pub max: f64,
+    /// max / median.
+    pub max_over_median: f64,
+}
+
+impl ByteSpread {
+    /// The spread of `values`; `None` when empty.
+    pub fn of(values: &[f64]) -> Option<Self> {
+        let median = quantile(values, 0.5)?;
+        let max = quantile(values, 1.0)?;
+        Some(Self {
+            mean: values.iter().sum::<f64>() / values.len() as f64,
+            median,
+            max,
+            max_over_median: if median > 0.0 { max / median } else { f64::NAN },
+        })
+    }
 }
 
 impl PerPeer {
@@ -155,6 +190,18 @@ impl PerPeer {
         self.inbound_requests_per_min = rate(counters.inbound_requests);
         self
     }
+
+    /// Fills [`PerPeer::kib_per_min`] from each peer's bytes (sent + received) over `seconds`.
+    pub fn with_peer_bytes(mut self, bytes: &[u64], seconds: f64) -> Self {
+        if seconds > 0.0 {
+            let per_min: Vec<f64> = bytes
+                .iter()
+                .map(|b| *b as f64 / 1024.0 / (seconds / 60.0))
+                .collect();
+            self.kib_per_min = ByteSpread::of(&per_min);
+        }
+        self
+    }
 }
 
 /// One run's figures.
@@ -172,6 +219,8 @@ pub struct Report {
     pub peers: usize,
     /// Refresh preset.
     pub refresh: &'static str,
+    /// `v1` or `v2`.
+    pub protocol: &'static str,
     /// Samples per step.
     pub batch_size: u64,
     /// Step period, seconds.
@@ -224,6 +273,7 @@ impl Report {
             rate_spread: options.rate_spread,
             peers: options.peers,
             refresh: options.refresh.name(),
+            protocol: options.protocol.as_str(),
             batch_size: options.batch_size,
             period_s: options.period.as_secs_f64(),
             target_batch_size: options.target(),
@@ -241,7 +291,7 @@ impl Report {
 
     /// The markdown header of [`Report::markdown_row`].
     pub fn markdown_header() -> &'static str {
-        "| mode | N | refresh | load (batch/period) | epochs / ideal | lag p50 / p95 / max s | probe lag p50 / p95 s | spread p50 s | overshoot p50 / max | CPU s/min/peer (mean / max) | peak RSS / PSS MiB/peer | KiB/min/peer sent / recv | stores / gets / inbound req per min/peer | get p50 / p95 ms | store p50 / p95 ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| mode | protocol | N | refresh | load (batch/period) | epochs / ideal | lag p50 / p95 / max s | probe lag p50 / p95 s | late probe lag p95 s | spread p50 s | overshoot p50 / max | CPU s/min/peer (mean / max) | peak RSS / PSS MiB/peer | KiB/min/peer sent / recv | KiB/min/peer median / max (max/median) | stores / gets / inbound req per min/peer | get p50 / p95 ms | store p50 / p95 ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     }
 
     /// One markdown row.
@@ -260,9 +310,10 @@ impl Report {
             k => format!("{}, nodes on {k} threads", self.transport),
         };
         format!(
-            "| {} ({}) | {} | {} | {} / {:.2} s{} | {} / {:.1} | {} / {} / {} | {} / {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} / {} | {} / {} | {} / {} |",
+            "| {} ({}) | {} | {} | {} | {} / {:.2} s{} | {} / {:.1} | {} / {} / {} | {} / {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} | {} / {} / {} | {} / {} | {} / {} |",
             self.mode,
             placement,
+            self.protocol,
             self.peers,
             self.refresh,
             self.batch_size,
@@ -275,6 +326,7 @@ impl Report {
             f(s.lag_s.max),
             f(s.probe_lag_s.p50),
             f(s.probe_lag_s.p95),
+            f(s.late_probe_lag_s.p95),
             f(s.spread_s.p50),
             f(s.overshoot.p50),
             f(s.overshoot.max),
@@ -284,6 +336,10 @@ impl Report {
             f(p.pss_mib),
             k(p.sent_kib_per_min),
             k(p.received_kib_per_min),
+            p.kib_per_min.as_ref().map_or("–".to_owned(), |b| format!(
+                "{:.0} / {:.0} ({:.2})",
+                b.median, b.max, b.max_over_median
+            )),
             k(p.stores_per_min),
             k(p.gets_per_min),
             k(p.inbound_requests_per_min),
@@ -334,6 +390,11 @@ mod tests {
         assert_eq!(probe.n, 2);
         assert!((probe.p50.unwrap() + 0.2).abs() < 1e-6, "{probe:?}");
         assert!((probe.max.unwrap() - 0.3).abs() < 1e-6, "{probe:?}");
+        // The early reading counts as 0 on the late side.
+        let late = figures.late_probe_lag_s;
+        assert_eq!(late.n, 2);
+        assert!(late.p50.unwrap().abs() < 1e-6, "{late:?}");
+        assert!((late.max.unwrap() - 0.3).abs() < 1e-6, "{late:?}");
         assert!((figures.spread_s.p50.unwrap() - 0.1).abs() < 1e-6);
         assert!((figures.overshoot.p50.unwrap() - 0.1).abs() < 1e-9);
         assert!((figures.lag_s.p95.unwrap() - 0.6).abs() < 1e-6);
@@ -356,6 +417,15 @@ mod tests {
         let figures = swarm_figures(&[left, PeerRun::default()], 10, s);
         assert_eq!(figures.complete_epochs, 0);
         assert_eq!(figures.lag_s.n, 0);
+    }
+
+    #[test]
+    fn byte_spread_names_the_hotspot() {
+        let b = ByteSpread::of(&[10.0, 10.0, 10.0, 40.0]).unwrap();
+        assert_eq!((b.median, b.max), (10.0, 40.0));
+        assert!((b.mean - 17.5).abs() < 1e-9);
+        assert!((b.max_over_median - 4.0).abs() < 1e-9);
+        assert_eq!(ByteSpread::of(&[]), None);
     }
 
     #[test]

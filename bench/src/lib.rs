@@ -26,7 +26,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use swarm_progress::clock::{Clock, SystemClock};
-use swarm_progress::config::TrackerConfig;
+use swarm_progress::config::{Protocol, TrackerConfig};
 use swarm_progress::dht::node::NodeHandle;
 use swarm_progress::identity::Identity;
 use swarm_progress::progress::LocalProgress;
@@ -104,6 +104,8 @@ pub struct BenchOptions {
     pub mode: Mode,
     /// Refresh preset.
     pub refresh: Refresh,
+    /// How entries travel (v1 or v2).
+    pub protocol: Protocol,
     /// Samples per step.
     pub batch_size: u64,
     /// Time between steps.
@@ -133,6 +135,7 @@ impl Default for BenchOptions {
             peers: 4,
             mode: Mode::Scale { tcp: false },
             refresh: Refresh::Fast,
+            protocol: Protocol::V1,
             batch_size: 16,
             period: Duration::from_millis(250),
             duration: Duration::from_secs(40),
@@ -209,6 +212,7 @@ impl BenchOptions {
             default_refresh_period: default,
             max_refresh_period: max,
             request_timeout: 10.0,
+            protocol: self.protocol,
             ..TrackerConfig::default()
         }
     }

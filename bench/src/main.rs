@@ -40,6 +40,10 @@ struct WorkloadFlags {
     /// Refresh preset: fast (0.1/0.2/0.5 s) or default (0.5/3/10 s).
     #[arg(long, value_enum, default_value_t = RefreshArg::Fast)]
     refresh: RefreshArg,
+    /// How entries travel: v1 (a DHT store per report, reads on a schedule) or v2 (push over
+    /// gossip on events, the DHT as the way in).
+    #[arg(long, default_value = "v1")]
+    protocol: swarm_progress::Protocol,
     /// Samples per step.
     #[arg(long, default_value_t = 16)]
     batch_size: u64,
@@ -87,6 +91,7 @@ impl WorkloadFlags {
                 RefreshArg::Fast => bench::Refresh::Fast,
                 RefreshArg::Default => bench::Refresh::Default,
             },
+            protocol: self.protocol,
             batch_size: self.batch_size,
             period: Duration::from_millis(self.period_ms),
             duration: seconds("--duration", self.duration)?,

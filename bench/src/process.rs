@@ -95,6 +95,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
             .args(["--bootstrap", &seed_addr.to_string()])
             .args(["--peers", &n.to_string()])
             .args(["--refresh", options.refresh.name()])
+            .args(["--protocol", options.protocol.as_str()])
             .args(["--batch-size", &options.batch_size.to_string()])
             .args(["--period-ms", &options.period.as_millis().to_string()])
             .args(["--duration", &options.duration.as_secs_f64().to_string()])
@@ -239,7 +240,14 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
         pss_mib: mean(ordered.iter().map(|r| r.pss_mib)),
         ..PerPeer::default()
     }
-    .with_counters(&counters, n, phase);
+    .with_counters(&counters, n, phase)
+    .with_peer_bytes(
+        &ordered
+            .iter()
+            .map(|r| r.counters.bytes_in + r.counters.bytes_out)
+            .collect::<Vec<_>>(),
+        phase,
+    );
     Ok(Report::new(
         options,
         setup_seconds,

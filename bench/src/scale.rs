@@ -92,6 +92,11 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
     // Epoch phase.
     let cpu_before = cpu_seconds();
     let counters_before = NodeCounters::read(&nodes);
+    let bytes_of = |n: &NodeHandle| {
+        let c = NodeCounters::read(std::slice::from_ref(n));
+        c.bytes_in + c.bytes_out
+    };
+    let bytes_before: Vec<u64> = nodes.iter().map(bytes_of).collect();
     let start = Instant::now();
     let probe_stop = Rc::new(Cell::new(false));
     let probe = spawn_probe(trackers.clone(), options.probe, probe_stop.clone());
@@ -118,6 +123,11 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
     let counters = NodeCounters::read(&nodes).since(counters_before);
+    let peer_bytes: Vec<u64> = nodes
+        .iter()
+        .zip(&bytes_before)
+        .map(|(n, before)| bytes_of(n).saturating_sub(*before))
+        .collect();
     let pss = pss_mib();
 
     let mut ready_by_peer: Vec<HashMap<u64, Instant>> = vec![HashMap::new(); n];
@@ -164,7 +174,8 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
         pss_mib: pss.map(|p| p / n as f64),
         ..PerPeer::default()
     }
-    .with_counters(&counters, n, elapsed);
+    .with_counters(&counters, n, elapsed)
+    .with_peer_bytes(&peer_bytes, elapsed);
     Ok(Report::new(
         options,
         setup_seconds,

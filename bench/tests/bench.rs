@@ -38,7 +38,7 @@ fn small_bench(mode_args: &[&str], env: &[(&str, &str)], row: &str) -> serde_jso
 
 #[test]
 fn a_small_benchmark_runs_and_writes_its_figures() {
-    let report = small_bench(&[], &[], "| scale (memory) | 3 | fast |");
+    let report = small_bench(&[], &[], "| scale (memory) | v1 | 3 | fast |");
     assert_eq!(report["peers"], 3);
     assert!(report["lag_s"]["p50"].is_number(), "{report}");
     assert!(
@@ -53,7 +53,7 @@ fn a_small_benchmark_with_nodes_on_shared_threads_completes_epochs() {
     let report = small_bench(
         &["--node-threads", "2"],
         &[],
-        "| scale (memory, nodes on 2 threads) | 3 | fast |",
+        "| scale (memory, nodes on 2 threads) | v1 | 3 | fast |",
     );
     assert_eq!(report["node_threads"], 2, "{report}");
 }
@@ -68,8 +68,8 @@ fn a_small_process_mode_benchmark_runs_its_peers_as_processes_and_cleans_up() {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     );
-    // With the reference's speed spread: the children get it too (peers step every 50, 100
-    // and 150 ms).
+    // With the reference's speed spread and protocol v2: the children get both (peers step
+    // every 50, 100 and 150 ms).
     let report = small_bench(
         &[
             "--mode",
@@ -78,11 +78,24 @@ fn a_small_process_mode_benchmark_runs_its_peers_as_processes_and_cleans_up() {
             "5",
             "--rate-spread",
             "0.5",
+            "--protocol",
+            "v2",
         ],
         &[("SWARM_PROGRESS_TEST_MARKER", &marker)],
-        "| process (tcp) | 3 | fast | 16 / 0.10 s ±50 % |",
+        "| process (tcp) | v2 | 3 | fast | 16 / 0.10 s ±50 % |",
     );
     assert_eq!(report["mode"], "process");
+    assert_eq!(report["protocol"], "v2");
+    assert!(
+        report["late_probe_lag_s"]["p95"].as_f64().unwrap() >= 0.0,
+        "{report}"
+    );
+    let bytes = &report["per_peer"]["kib_per_min"];
+    assert!(bytes["median"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(
+        bytes["max_over_median"].as_f64().unwrap() >= 1.0,
+        "{report}"
+    );
     assert_eq!(report["rate_spread"], 0.5, "{report}");
     assert!(report["complete_epochs"].as_u64().unwrap() >= 1, "{report}");
     assert_eq!(report["entries_seen"], 3, "{report}");

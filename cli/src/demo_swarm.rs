@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use swarm_progress::clock::{Clock, SystemClock};
-use swarm_progress::config::TrackerConfig;
+use swarm_progress::config::{Protocol, TrackerConfig};
 use swarm_progress::dht::kademlia::KademliaPeer;
 use swarm_progress::dht::node::{NodeConfig, NodeHandle};
 use swarm_progress::identity::Identity;
@@ -39,6 +39,8 @@ pub struct DemoOptions {
     pub timeout: Duration,
     /// `host:port` for `/metrics`, `/status`, `/healthz` of the first trainer; `None` disables.
     pub http: Option<String>,
+    /// How the trainers' entries travel.
+    pub protocol: Protocol,
 }
 
 impl Default for DemoOptions {
@@ -53,6 +55,7 @@ impl Default for DemoOptions {
             live: true,
             timeout: Duration::from_secs(120),
             http: Some("127.0.0.1:0".into()),
+            protocol: Protocol::default(),
         }
     }
 }
@@ -118,6 +121,7 @@ pub async fn run(options: DemoOptions, out: &mut dyn Write) -> Result<DemoReport
         default_refresh_period: 0.2,
         max_refresh_period: 0.5,
         request_timeout: 5.0,
+        protocol: options.protocol,
         ..TrackerConfig::default()
     };
     config

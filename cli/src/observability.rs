@@ -14,7 +14,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use swarm_progress::dht::node::NodeHandle;
 use swarm_progress::records::RejectionReason;
-use swarm_progress::{ActorKind, Health, TrackerObserver};
+use swarm_progress::{ActorKind, Health, PublishReason, TrackerObserver};
 
 /// What the HTTP server reports on: a node, and the tracker running on it if any.
 #[derive(Debug, Clone)]
@@ -115,6 +115,36 @@ impl Collector for Observed {
             "Bootstrap attempts",
             read(&node.bootstrap_attempts),
         )?;
+        labeled_counters(
+            &mut e,
+            "swarm_progress_gossip_messages",
+            "Gossip messages received (v2) by outcome: arrived counts every copy, duplicate the \
+             copies gossipsub dropped, accepted / ignored / rejected the validation verdicts",
+            "outcome",
+            &[
+                ("arrived", read(&node.gossip_arrived)),
+                ("duplicate", node.gossip_duplicates()),
+                ("accepted", read(&node.gossip_accepted)),
+                ("ignored", read(&node.gossip_ignored)),
+                ("rejected", read(&node.gossip_rejected)),
+            ],
+        )?;
+        labeled_counters(
+            &mut e,
+            "swarm_progress_gossip_published",
+            "Entries this node published on gossip (v2) by outcome",
+            "outcome",
+            &[
+                ("sent", read(&node.gossip_published)),
+                ("no_peers_or_failed", read(&node.gossip_publish_failed)),
+            ],
+        )?;
+        gauge(
+            &mut e,
+            "swarm_progress_gossip_mesh_peers",
+            "Peers in this node's gossip mesh (v2)",
+            read(&node.gossip_mesh_peers) as f64,
+        )?;
         let rejections = self.node.rejections();
         let by_reason: Vec<(&'static str, u64)> = RejectionReason::ALL
             .iter()
@@ -170,6 +200,30 @@ impl Collector for Observed {
             None,
             stats.fetch_latency.metric_type(),
         )?)?;
+        let publishes: Vec<(&'static str, u64)> = PublishReason::ALL
+            .iter()
+            .map(|r| (r.as_str(), stats.publishes_for(*r)))
+            .collect();
+        labeled_counters(
+            &mut e,
+            "swarm_progress_publishes",
+            "Entries pushed on gossip (v2) by reason",
+            "reason",
+            &publishes,
+        )?;
+        labeled_counters(
+            &mut e,
+            "swarm_progress_pushes_received",
+            "Valid entries received by gossip (v2): applied ones changed the view, stale ones did not",
+            "outcome",
+            &[
+                ("applied", read(&stats.pushes_applied)),
+                (
+                    "stale",
+                    read(&stats.pushes_received).saturating_sub(read(&stats.pushes_applied)),
+                ),
+            ],
+        )?;
         let restarts: Vec<(&'static str, u64)> = ActorKind::ALL
             .iter()
             .map(|k| (k.as_str(), stats.restarts_of(*k)))
@@ -286,6 +340,7 @@ async fn status(observed: web::Data<Observed>) -> HttpResponse {
         let now = tracker.clock.now();
         body["tracker"] = serde_json::json!({
             "peer_id": tracker.peer_id,
+            "protocol": state.config().protocol,
             "health": health_text(&tracker.health.borrow()),
             "local": state.local_progress(),
             "global": state.global_progress(),

@@ -63,6 +63,8 @@ fn bad_arguments_exit_with_code_two() {
         vec!["demo", "--http", "nowhere"],
         vec!["node", "--status-interval", "0"],
         vec!["node", "--http", "nowhere"],
+        vec!["node", "--protocol", "v3"],
+        vec!["demo", "--protocol", "push"],
         vec!["nonsense"],
     ] {
         let output = binary().args(&args).output().unwrap();
@@ -324,7 +326,15 @@ fn http_get(base: &str, path: &str) -> (String, String) {
 
 #[test]
 fn metrics_status_and_healthz_answer_on_a_tracking_node() {
-    let node = Child::spawn(&["node", "--prefix", "cli-obs", "--http", "127.0.0.1:0"]);
+    let node = Child::spawn(&[
+        "node",
+        "--prefix",
+        "cli-obs",
+        "--http",
+        "127.0.0.1:0",
+        "--protocol",
+        "v2",
+    ]);
     let base = node
         .line_where(|l| l.starts_with("http on "))
         .expect("the node printed its http address")
@@ -345,6 +355,9 @@ fn metrics_status_and_healthz_answer_on_a_tracking_node() {
         "swarm_progress_rejected_entries_total{reason=\"bad_signature\"}",
         "swarm_progress_actor_restarts_total{actor=\"fetcher\"}",
         "swarm_progress_up 1",
+        "swarm_progress_publishes_total{reason=\"first\"} 1",
+        "swarm_progress_gossip_messages_total{outcome=\"duplicate\"}",
+        "swarm_progress_gossip_mesh_peers",
     ] {
         assert!(body.contains(series), "missing {series} in\n{body}");
     }
@@ -352,6 +365,7 @@ fn metrics_status_and_healthz_answer_on_a_tracking_node() {
     assert!(status.contains("200"), "{status}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["tracker"]["health"], "running");
+    assert_eq!(json["tracker"]["protocol"], "v2");
     assert_eq!(json["tracker"]["local"]["client_mode"], true);
     assert_eq!(json["tracker"]["global"]["target_batch_size"], 4096);
     assert!(json["node"]["peer_id"]

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
+use swarm_progress::Protocol;
 
 use super::{init_logging, GlobalFlags};
 use crate::demo_swarm::{self, DemoOptions};
@@ -36,6 +37,10 @@ pub struct DemoArgs {
     /// host:port of the first trainer's /metrics, /status and /healthz; "" disables them.
     #[arg(long, default_value = "127.0.0.1:0")]
     http: String,
+    /// How entries travel: v1 (a DHT store per report, reads on a schedule) or v2 (push over
+    /// gossip on events).
+    #[arg(long, default_value = "v1")]
+    protocol: Protocol,
 }
 
 /// Runs the demo swarm to its last epoch and prints the per-epoch summary.
@@ -51,6 +56,7 @@ pub fn run(args: DemoArgs, global: &GlobalFlags) -> Result<(), CliError> {
         live: !args.quiet,
         timeout: Duration::from_secs(args.timeout),
         http: (!args.http.is_empty()).then_some(args.http),
+        protocol: args.protocol,
         ..DemoOptions::default()
     };
     actix::System::new().block_on(async move {

@@ -10,7 +10,7 @@ pub mod watch;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use swarm_progress::Settings;
+use swarm_progress::{Protocol, Settings};
 
 use crate::error::CliError;
 
@@ -49,6 +49,9 @@ pub struct NodeFlags {
     /// host:port of /metrics, /status and /healthz; "" disables them (overrides http.listen).
     #[arg(long)]
     http: Option<String>,
+    /// How entries travel, v1 or v2 (overrides tracker.protocol).
+    #[arg(long)]
+    protocol: Option<Protocol>,
 }
 
 impl NodeFlags {
@@ -65,6 +68,9 @@ impl NodeFlags {
         }
         if let Some(http) = &self.http {
             settings.http.listen = http.clone();
+        }
+        if let Some(protocol) = self.protocol {
+            settings.tracker.protocol = protocol;
         }
     }
 }
