@@ -43,7 +43,7 @@ pub struct TrackerConfig {
     /// schedule) or [`Protocol::V2`] (push over gossip on events, the DHT as the way in).
     pub protocol: Protocol,
     /// v2: never publish more often than this (seconds, > 0). Receivers allow a short burst
-    /// above this rate and ignore (and penalise) the rest.
+    /// above this rate and reject (drop and penalise) the rest.
     pub publish_min_interval: f64,
     /// v2: publish when what the others extrapolate from the last published entry is off the
     /// true local samples by more than this many seconds of this peer's own progress (> 0).
@@ -53,6 +53,10 @@ pub struct TrackerConfig {
     /// v2: store the published entry in the DHT at most this often (seconds, > 0); an epoch
     /// change, the first entry and the tombstone are always stored.
     pub publish_store_interval: f64,
+    /// v2: read the DHT this often while other peers are known (anti-entropy; seconds, > 0).
+    /// Its own setting, not `max_refresh_period`: with hivemind's test preset (0.5 s) reading
+    /// that often would bring back v1's request rate.
+    pub anti_entropy_period: f64,
 }
 
 /// How a tracker's entries travel (`tracker.protocol`).
@@ -119,6 +123,7 @@ impl Default for TrackerConfig {
             publish_drift: 0.25,
             publish_speed_change: 0.25,
             publish_store_interval: 5.0,
+            anti_entropy_period: 10.0,
         }
     }
 }
@@ -223,6 +228,7 @@ impl TrackerConfig {
             ("request_timeout", self.request_timeout),
             ("publish_min_interval", self.publish_min_interval),
             ("publish_store_interval", self.publish_store_interval),
+            ("anti_entropy_period", self.anti_entropy_period),
         ] {
             if !(value.is_finite() && value > 0.0) {
                 return Err(ConfigError::NonPositivePeriod { setting, value });
@@ -271,6 +277,11 @@ impl TrackerConfig {
     /// How often the Reporter republishes even without new reports.
     pub fn republish_period(&self) -> f64 {
         self.metadata_expiration / 2.0
+    }
+
+    /// v2: the anti-entropy read period.
+    pub fn anti_entropy_period(&self) -> f64 {
+        self.anti_entropy_period
     }
 
     /// v2: publish at least this often even when nothing changed (`metadata_expiration / 3`).

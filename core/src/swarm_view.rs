@@ -65,6 +65,14 @@ impl SwarmView {
     pub fn live_len(&self, now: f64) -> usize {
         self.others.iter().filter(|(_, e)| e.is_live(now)).count()
     }
+
+    /// Other peers known to be in the swarm at `now`: live entries that are not tombstones.
+    pub fn live_peers(&self, now: f64) -> usize {
+        self.others
+            .iter()
+            .filter(|(_, e)| e.is_live(now) && !e.is_tombstone())
+            .count()
+    }
 }
 
 #[cfg(test)]
@@ -106,6 +114,10 @@ mod tests {
         // A newer one does.
         assert!(view.offer(a.public_key(), signed(&a, 7, 101.0), 0.0));
         assert_eq!(view.live_len(0.0), 1);
+        // A tombstone is held (it wins the merge) but is not a live peer.
+        let gone = SignedEntry::sign(&a, KEY, None, 102.0).unwrap();
+        assert!(view.offer(a.public_key(), gone, 0.0));
+        assert_eq!((view.live_len(0.0), view.live_peers(0.0)), (1, 0));
         assert!(view.prune_expired(200.0));
         assert_eq!(view.live_len(200.0), 0);
     }

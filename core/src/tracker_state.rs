@@ -433,4 +433,26 @@ mod tests {
         assert!(s.ready_to_update_epoch(T0 + 5.0));
         assert_eq!(s.estimated_next_update_time(T0 + 1.0), T0 + 5.0);
     }
+
+    #[test]
+    fn a_view_counts_this_peer_from_its_true_progress_and_waits_out_a_pause() {
+        let mut s = state();
+        s.report(0, 0, T0);
+        s.report(0, 30, T0 + 1.0);
+        // Two other peers at epoch 0 with 20 samples each.
+        let others = record_of(&[(0, 20, 10.0, T0 + 1.0), (0, 20, 10.0, T0 + 1.0)]);
+        assert_eq!(s.apply_view(&others, T0 + 1.0), FetchOutcome::Applied);
+        assert_eq!(s.global_progress().num_peers, 3);
+        assert_eq!(s.global_progress().samples_accumulated, 70);
+        // A newer local report counts at once at the next application, with no new entry.
+        s.report(0, 50, T0 + 2.0);
+        s.apply_view(&others, T0 + 2.0);
+        assert_eq!(s.global_progress().samples_accumulated, 90);
+        s.pause();
+        assert_eq!(
+            s.apply_view(&ProgressRecord::new(), T0 + 3.0),
+            FetchOutcome::Held
+        );
+        assert_eq!(s.global_progress().num_peers, 3);
+    }
 }

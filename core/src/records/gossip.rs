@@ -124,8 +124,8 @@ impl GossipGate {
 
     /// Judges one message's bytes at `now` (module docs for the order of the checks).
     pub fn admit(&mut self, bytes: &[u8], now: f64) -> GossipVerdict {
-        // The subkey (32 bytes) rides in front of the entry; allow for it.
-        if bytes.len() > self.limits.max_entry_bytes.saturating_add(64) {
+        // The encoded entry (subkey included) is what `max_entry_bytes` bounds.
+        if bytes.len() > self.limits.max_entry_bytes {
             return GossipVerdict::Reject(RejectionReason::Oversized);
         }
         let (subkey, entry) = match SignedEntry::decode(bytes) {

@@ -11,7 +11,7 @@ use tracing::warn;
 
 use crate::actors::child::ChildContext;
 use crate::actors::messages::{child_hooks, FetchNow, Fetched, InjectPanic, StopChild};
-use crate::config::seconds;
+use crate::config::{seconds, Protocol};
 use crate::dht::DhtHandle;
 use crate::status::{TrackerError, TrackerStats};
 
@@ -97,11 +97,11 @@ impl Fetcher {
     }
 
     fn schedule(&mut self, ctx: &mut Context<Self>, delay: f64) {
-        let longest = self
-            .context
-            .config
-            .max_refresh_period
-            .max(self.context.config.default_refresh_period);
+        let config = &self.context.config;
+        let mut longest = config.max_refresh_period.max(config.default_refresh_period);
+        if config.protocol == Protocol::V2 {
+            longest = longest.max(config.anti_entropy_period());
+        }
         let delay = delay.clamp(self.context.config.min_refresh_period, longest);
         self.timer = Some(ctx.run_later(seconds(delay), |act, ctx| {
             act.timer = None;

@@ -51,6 +51,9 @@ pub(crate) struct Reporter {
     last_store: Option<f64>,
     /// v2: the timer of the next decision (a deferred push or the heartbeat).
     push_timer: Option<SpawnHandle>,
+    /// v2: a store deferred by the store interval (the DHT copy catches up with a push that
+    /// was not stored).
+    store_timer: Option<SpawnHandle>,
     /// `tracker{prefix, peer, actor}` span for this actor's logs.
     span: tracing::Span,
 }
@@ -70,6 +73,7 @@ impl Reporter {
             pushed: None,
             last_store: None,
             push_timer: None,
+            store_timer: None,
             span: context.span(),
             key: context.config.progress_key(),
             context,
@@ -219,8 +223,18 @@ impl Reporter {
             }
         }));
         if store_due(&rule, reason, self.last_store, now) {
+            if let Some(timer) = self.store_timer.take() {
+                ctx.cancel_future(timer);
+            }
             self.last_store = Some(now);
             self.publish_or_mark(ctx);
+        } else if self.store_timer.is_none() {
+            let due = self.last_store.map_or(now, |at| at + rule.store_interval);
+            self.store_timer = Some(ctx.run_later(seconds(due - now), |act, ctx| {
+                act.store_timer = None;
+                act.last_store = Some(act.context.clock.now());
+                act.publish_or_mark(ctx);
+            }));
         }
     }
 }

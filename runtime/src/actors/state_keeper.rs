@@ -84,8 +84,10 @@ impl StateKeeper {
 
     /// v2: re-estimates from the view (a no-op in v1 or while paused).
     fn apply_view(&mut self) {
-        if let Some(view) = &self.view {
+        if let Some(view) = &mut self.view {
             let now = self.context.clock.now();
+            // A peer that vanished without a tombstone stops counting when its entry expires.
+            view.prune_expired(now);
             self.state.apply_view(view.others(), now);
         }
     }
@@ -148,7 +150,7 @@ impl Handler<Fetched> for StateKeeper {
             (None, FetchOutcome::Applied) => global.next_fetch_time,
             (None, FetchOutcome::Held) => now + config.min_refresh_period,
             // v2: anti-entropy every max_refresh_period; sooner while no other peer is known.
-            (Some(view), _) if view.live_len(now) > 0 => now + config.max_refresh_period,
+            (Some(view), _) if view.live_peers(now) > 0 => now + config.anti_entropy_period(),
             (Some(_), _) => now + config.default_refresh_period,
         })
     }
@@ -201,7 +203,7 @@ impl Handler<Pushed> for StateKeeper {
         let stats = &self.context.stats;
         TrackerStats::bump(&stats.pushes_received);
         let now = self.context.clock.now();
-        if view.offer(msg.subkey, msg.entry, now) {
+        if view.offer(msg.subkey, msg.entry, now) | view.prune_expired(now) {
             TrackerStats::bump(&stats.pushes_applied);
             self.state.apply_view(view.others(), now);
             self.snapshot();

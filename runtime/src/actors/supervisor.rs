@@ -563,14 +563,18 @@ impl Handler<Shutdown> for Supervisor {
         let store = async move {
             let tombstone = tombstone.map_err(|e| DhtError::Failed(e.to_string()))?;
             let gateway = gateway?;
-            if push {
-                // Best effort: v2 peers drop this peer at once; the store is what must land.
-                let pushed = gateway.push(key.clone(), subkey, tombstone.clone(), msg.timeout);
-                if let Err(e) = pushed.await {
-                    tracing::debug!(error = %e, "tombstone not pushed");
-                }
+            let stored = gateway.store(key.clone(), subkey, tombstone.clone(), msg.timeout);
+            if !push {
+                return stored.await;
             }
-            gateway.store(key, subkey, tombstone, msg.timeout).await
+            // Both at once, within one timeout. The push is best effort (v2 peers drop this
+            // peer at once); the store is what must land.
+            let pushed = gateway.push(key, subkey, tombstone, msg.timeout);
+            let (stored, pushed) = futures::join!(stored, pushed);
+            if let Err(e) = pushed {
+                tracing::debug!(error = %e, "tombstone not pushed");
+            }
+            stored
         };
         Box::pin(store.into_actor(self).map(|stored, act, ctx| {
             let _span = act.span.clone().entered();

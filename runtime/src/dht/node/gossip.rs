@@ -7,8 +7,9 @@
 //!   gossipsub drops duplicates before we see them.
 //! - Every message is validated by the application ([`Topics::judge`]) and the verdict goes
 //!   back to gossipsub: `Accept` (forwarded), `Ignore` (dropped) or `Reject` (dropped, and the
-//!   peer that sent it loses score: invalid deliveries weigh -10 each, squared, so a handful
-//!   of forgeries puts a peer below the graylist threshold and its messages are dropped unread).
+//!   peer that sent it loses score: invalid deliveries count squared at weight -1, decaying 1 %
+//!   a second, so one stray rejection costs an honest relay little while ten put a forger
+//!   below the graylist threshold (-80) for tens of seconds, its messages dropped unread).
 //! - Peer scoring is on with the IP-colocation penalty off (many honest peers may share an
 //!   address: a lab behind one NAT, or every test on 127.0.0.1) and the mesh-delivery-rate
 //!   penalties off (progress messages are rare by design).
@@ -100,8 +101,8 @@ fn topic_score_params() -> TopicScoreParams {
         first_message_deliveries_cap: 50.0,
         mesh_message_deliveries_weight: 0.0,
         mesh_failure_penalty_weight: 0.0,
-        invalid_message_deliveries_weight: -10.0,
-        invalid_message_deliveries_decay: 0.9,
+        invalid_message_deliveries_weight: -1.0,
+        invalid_message_deliveries_decay: 0.99,
         ..TopicScoreParams::default()
     }
 }
