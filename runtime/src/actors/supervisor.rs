@@ -291,18 +291,38 @@ impl Supervisor {
         }
     }
 
-    /// v2: subscribes the Supervisor to the key's topic through a new gateway.
+    /// v2: subscribes the Supervisor to the key's topic through a new gateway; a failed
+    /// subscription is retried with backoff while that gateway is the current one (a repeated
+    /// subscription replaces the earlier one, so a late success is harmless).
     fn subscribe(&self, gateway: &DhtHandle, ctx: &mut Context<Self>) {
+        self.subscribe_attempt(gateway.clone(), 1, ctx);
+    }
+
+    fn subscribe_attempt(&self, gateway: DhtHandle, attempt: u32, ctx: &mut Context<Self>) {
         let subscribe = gateway.subscribe(
             self.config.progress_key(),
             ctx.address().recipient(),
             self.config.request_timeout(),
         );
-        ctx.spawn(subscribe.into_actor(self).map(|result, act, _ctx| {
-            if let Err(e) = result {
-                let _span = act.span.clone().entered();
+        ctx.spawn(subscribe.into_actor(self).map(move |result, act, ctx| {
+            let Err(e) = result else {
+                return;
+            };
+            let _span = act.span.clone().entered();
+            if matches!(e, DhtError::NoGossip) {
                 error!(error = %e, "cannot follow the gossip topic; only DHT reads bring news");
+                return;
             }
+            let delay = act
+                .config
+                .retry_delay(attempt, act.config.max_refresh_period);
+            warn!(error = %e, attempt, retry_in = delay, "gossip subscription failed; retrying");
+            ctx.run_later(crate::config::seconds(delay), move |act, ctx| {
+                let current = act.gateway.as_ref().is_some_and(|g| g.same_as(&gateway));
+                if act.phase == Phase::Running && current {
+                    act.subscribe_attempt(gateway, attempt.saturating_add(1), ctx);
+                }
+            });
         }));
     }
 

@@ -186,6 +186,11 @@ impl DhtHandle {
         Self::of_pull(addr).with_push(addr.clone().recipient(), addr.clone().recipient())
     }
 
+    /// Whether `other` reaches the same gateway actor.
+    pub fn same_as(&self, other: &DhtHandle) -> bool {
+        self.store == other.store
+    }
+
     /// Whether this gateway carries gossip (v2).
     pub fn carries_gossip(&self) -> bool {
         self.push.is_some()

@@ -10,6 +10,8 @@
 //!   peer that sent it loses score: invalid deliveries count squared at weight -1, decaying 1 %
 //!   a second, so one stray rejection costs an honest relay little while ten put a forger
 //!   below the graylist threshold (-80) for tens of seconds, its messages dropped unread).
+//! - A publish goes to the mesh only (no flood publishing), and IDONTWANT is sent for messages
+//!   of 256 bytes and more (every entry), so a peer's bytes do not grow with the swarm.
 //! - Peer scoring is on with the IP-colocation penalty off (many honest peers may share an
 //!   address: a lab behind one NAT, or every test on 127.0.0.1) and the mesh-delivery-rate
 //!   penalties off (progress messages are rare by design).
@@ -70,8 +72,13 @@ pub(super) fn build_gossip(stats: Arc<NodeStats>) -> Result<GossipBehaviour, Dht
         .validation_mode(ValidationMode::Anonymous)
         .validate_messages()
         .message_id_fn(|m: &Message| MessageId::new(&message_id(&m.data)))
-        .heartbeat_interval(Duration::from_millis(700))
+        .heartbeat_interval(Duration::from_secs(1))
         .duplicate_cache_time(Duration::from_secs(120))
+        // Publish to the mesh, not to every connected subscriber: at N = 64 flooding each
+        // publish to ~63 peers made most of a peer's bytes.
+        .flood_publish(false)
+        // Our messages are ~300 bytes: tell mesh peers not to send what we already have.
+        .idontwant_message_size_threshold(256)
         .build()
         .map_err(|e| failed(&e))?;
     let mut gossip = gossipsub::Behaviour::new_with_transform(
@@ -134,7 +141,8 @@ impl Topics {
         IdentTopic::new(key)
     }
 
-    /// Subscribes `sink` to `key`; joins the topic on first use.
+    /// Subscribes `sink` to `key` (replacing an earlier sink of that key); joins the topic on
+    /// first use.
     pub(super) fn subscribe(
         &mut self,
         gossip: &mut GossipBehaviour,
@@ -144,7 +152,9 @@ impl Topics {
         let topic = Self::topic(key);
         let hash = topic.hash();
         if let Some(sub) = self.by_hash.get_mut(&hash) {
-            sub.sinks.push(sink);
+            // One sink per key (a node serves one tracker): a repeated subscription, such as a
+            // retry after a timed-out reply, replaces the earlier one.
+            sub.sinks = vec![sink];
             return Ok(());
         }
         gossip
