@@ -105,18 +105,21 @@ impl Reporter {
         }));
     }
 
+    /// The latest local progress signed with an expiration of now + `metadata_expiration`
+    /// (`None`, logged, if it cannot be signed).
+    fn sign_latest(&self, now: f64) -> Option<SignedEntry> {
+        let expiration = now + self.context.config.metadata_expiration;
+        SignedEntry::sign(&self.identity, &self.key, Some(&self.latest), expiration)
+            .map_err(|e| warn!(error = %e, "cannot sign local progress; not published"))
+            .ok()
+    }
+
     fn start_store(&mut self, ctx: &mut Context<Self>) {
         let _span = self.span.clone().entered();
         let now = self.context.clock.now();
-        let expiration = now + self.context.config.metadata_expiration;
-        let entry =
-            match SignedEntry::sign(&self.identity, &self.key, Some(&self.latest), expiration) {
-                Ok(entry) => entry,
-                Err(e) => {
-                    warn!(error = %e, "cannot sign local progress; not published");
-                    return;
-                }
-            };
+        let Some(entry) = self.sign_latest(now) else {
+            return;
+        };
         self.in_flight = true;
         self.dirty = false;
         if self.rule.is_none() {
@@ -194,15 +197,9 @@ impl Reporter {
         let Some(rule) = self.rule else {
             return;
         };
-        let expiration = now + self.context.config.metadata_expiration;
-        let entry =
-            match SignedEntry::sign(&self.identity, &self.key, Some(&self.latest), expiration) {
-                Ok(entry) => entry,
-                Err(e) => {
-                    warn!(error = %e, "cannot sign local progress; not published");
-                    return;
-                }
-            };
+        let Some(entry) = self.sign_latest(now) else {
+            return;
+        };
         self.pushed = Some(Published {
             progress: self.latest.clone(),
             at: now,

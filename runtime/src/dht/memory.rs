@@ -196,12 +196,21 @@ impl MemoryNetwork {
         self.gossip(from, key, bytes)
     }
 
-    fn subscribe(&self, key: String, subscriber: Subscriber) {
-        let mut topics = lock(&self.shared.topics);
-        let topic = topics.entry(key.clone()).or_insert_with(|| MemoryTopic {
+    /// The topic of `key` in `topics`, created with this network's gate on first use.
+    fn topic<'a>(
+        &self,
+        topics: &'a mut HashMap<String, MemoryTopic>,
+        key: &str,
+    ) -> &'a mut MemoryTopic {
+        topics.entry(key.to_owned()).or_insert_with(|| MemoryTopic {
             gate: GossipGate::new(key, self.shared.limits, self.shared.min_interval),
             subscribers: Vec::new(),
-        });
+        })
+    }
+
+    fn subscribe(&self, key: String, subscriber: Subscriber) {
+        let mut topics = lock(&self.shared.topics);
+        let topic = self.topic(&mut topics, &key);
         // A restarted gateway subscribes again: one subscription per peer.
         topic.subscribers.retain(|s| s.peer != subscriber.peer);
         topic.subscribers.push(subscriber);
@@ -212,10 +221,7 @@ impl MemoryNetwork {
         self.shared.pushes.fetch_add(1, Ordering::Relaxed);
         let now = self.now();
         let mut topics = lock(&self.shared.topics);
-        let topic = topics.entry(key.to_owned()).or_insert_with(|| MemoryTopic {
-            gate: GossipGate::new(key, self.shared.limits, self.shared.min_interval),
-            subscribers: Vec::new(),
-        });
+        let topic = self.topic(&mut topics, key);
         let verdict = topic.gate.admit(bytes, now);
         let (subkey, entry) = match &verdict {
             GossipVerdict::Accept(subkey, entry) => (*subkey, entry),

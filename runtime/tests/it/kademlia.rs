@@ -435,10 +435,16 @@ async fn a_record_of_two_thousand_entries_round_trips() {
 
 #[actix_rt::test]
 async fn the_swarm_scenario_runs_over_real_nodes() {
+    scenario_over_real_nodes(swarm_progress::Protocol::V1).await;
+}
+
+/// The swarm scenario with trackers of `protocol`, each on its own real node joined through a
+/// seed node, whose record is what the scenario reads as the DHT's.
+pub async fn scenario_over_real_nodes(protocol: swarm_progress::Protocol) {
     let (seed, seed_addr) = start_node(node_config(vec![])).await;
     let seed_node = seed.node.clone();
     crate::swarm::scenario(
-        swarm_progress::Protocol::V1,
+        protocol,
         move || {
             let identity = Arc::new(Identity::generate().unwrap());
             Box::new(KademliaPeer::new(

@@ -9,8 +9,8 @@ use std::time::Duration;
 use swarm_progress::records::GossipVerdict;
 use swarm_progress::simulation::SimulatedTrainer as Trainer;
 use swarm_progress::{
-    GatewayFactory, Identity, KademliaPeer, LocalProgress, MemoryNetwork, ProgressTracker,
-    Protocol, PublishReason, RejectionReason, SignedEntry, SystemClock, TrackerConfig,
+    Identity, KademliaPeer, LocalProgress, MemoryNetwork, ProgressTracker, Protocol, PublishReason,
+    RejectionReason, SignedEntry, SystemClock, TrackerConfig,
 };
 
 use crate::kademlia::{node_config, start_node};
@@ -25,26 +25,7 @@ fn config(prefix: &str, target: u64, protocol: Protocol) -> TrackerConfig {
 
 #[actix_rt::test]
 async fn the_swarm_scenario_runs_over_real_nodes_with_protocol_v2() {
-    let (seed, seed_addr) = start_node(node_config(vec![])).await;
-    let seed_node = seed.node.clone();
-    crate::swarm::scenario(
-        Protocol::V2,
-        move || {
-            let identity = Arc::new(Identity::generate().unwrap());
-            Box::new(KademliaPeer::new(
-                identity,
-                node_config(vec![seed_addr.clone()]),
-                SystemClock::shared(),
-            )) as Box<dyn GatewayFactory>
-        },
-        move |key| {
-            futures::executor::block_on(seed_node.get(key.into(), true))
-                .ok()
-                .flatten()
-        },
-    )
-    .await;
-    seed.node.stop();
+    crate::kademlia::scenario_over_real_nodes(Protocol::V2).await;
 }
 
 /// Two v1 and two v2 trackers on real nodes: every trainer goes through every epoch and the
