@@ -139,6 +139,19 @@ pub struct PerPeer {
     pub gets_per_min: Option<f64>,
     /// Kademlia requests each peer's node answered per minute.
     pub inbound_requests_per_min: Option<f64>,
+    /// v2: entries each peer published on gossip per minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gossip_published_per_min: Option<f64>,
+    /// v2: gossip messages that reached each peer per minute, duplicates included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gossip_arrived_per_min: Option<f64>,
+    /// v2: of those, the first copies per minute (the rest were duplicates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gossip_first_per_min: Option<f64>,
+    /// v2: KiB of gossip payload that reached each peer per minute, duplicates included
+    /// (gossipsub's framing and control messages not counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gossip_arrived_kib_per_min: Option<f64>,
     /// KiB sent + received per minute, across peers: mean, median, max and max / median (a
     /// replica or mesh hotspot shows as a large max / median).
     pub kib_per_min: Option<ByteSpread>,
@@ -188,6 +201,13 @@ impl PerPeer {
         self.stores_per_min = rate(counters.stores);
         self.gets_per_min = rate(counters.gets);
         self.inbound_requests_per_min = rate(counters.inbound_requests);
+        if counters.gossip_published + counters.gossip_arrived > 0 {
+            self.gossip_published_per_min = rate(counters.gossip_published);
+            self.gossip_arrived_per_min = rate(counters.gossip_arrived);
+            self.gossip_first_per_min = rate(counters.gossip_first);
+            self.gossip_arrived_kib_per_min =
+                rate(counters.gossip_arrived_bytes).map(|v| v / 1024.0);
+        }
         self
     }
 

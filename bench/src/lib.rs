@@ -140,7 +140,7 @@ impl Default for BenchOptions {
             period: Duration::from_millis(250),
             duration: Duration::from_secs(40),
             epoch_seconds: 4.0,
-            probe: Duration::from_millis(50),
+            probe: Duration::from_millis(1000),
             latency_calls: 300,
             latency_limit: Duration::from_secs(25),
             setup_limit: Duration::from_secs(120),
@@ -258,6 +258,21 @@ pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
     }
 }
 
+/// Tells the probe to stop: at once, not at its next periodic check.
+#[derive(Default)]
+pub(crate) struct ProbeStop {
+    stopped: Cell<bool>,
+    notify: tokio::sync::Notify,
+}
+
+impl ProbeStop {
+    /// Stops every probe task.
+    pub(crate) fn stop(&self) {
+        self.stopped.set(true);
+        self.notify.notify_waiters();
+    }
+}
+
 /// Watches every tracker's `ready_to_update_epoch` until `stop` is set; returns when each
 /// (tracker, local epoch) was first seen ready.
 ///
@@ -269,7 +284,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
 pub(crate) fn spawn_probe(
     trackers: Vec<Rc<ProgressTracker>>,
     period: Duration,
-    stop: Rc<Cell<bool>>,
+    stop: Rc<ProbeStop>,
 ) -> tokio::task::JoinHandle<HashMap<(usize, u64), Instant>> {
     let probes: Vec<_> = trackers
         .into_iter()
@@ -279,7 +294,7 @@ pub(crate) fn spawn_probe(
             actix_rt::spawn(async move {
                 let mut first_ready: HashMap<(usize, u64), Instant> = HashMap::new();
                 let mut changes = tracker.subscribe_state();
-                while !stop.get() {
+                while !stop.stopped.get() {
                     let epoch = tracker.local_progress().epoch;
                     let mut wait = period;
                     if tracker.ready_to_update_epoch() {
@@ -299,6 +314,7 @@ pub(crate) fn spawn_probe(
                             }
                         }
                         () = tokio::time::sleep(wait) => {}
+                        () = stop.notify.notified() => break,
                     }
                 }
                 first_ready
@@ -375,6 +391,18 @@ pub struct NodeCounters {
     pub gets: u64,
     /// Inbound Kademlia requests.
     pub inbound_requests: u64,
+    /// v2: entries published on gossip.
+    #[serde(default)]
+    pub gossip_published: u64,
+    /// v2: gossip messages that arrived, duplicates included.
+    #[serde(default)]
+    pub gossip_arrived: u64,
+    /// v2: gossip messages that arrived first (the rest were duplicates).
+    #[serde(default)]
+    pub gossip_first: u64,
+    /// v2: payload bytes of the gossip messages that arrived, duplicates included.
+    #[serde(default)]
+    pub gossip_arrived_bytes: u64,
 }
 
 impl NodeCounters {
@@ -389,6 +417,10 @@ impl NodeCounters {
                 stores: s.stores_ok.load(Relaxed) + s.stores_failed.load(Relaxed),
                 gets: s.gets_ok.load(Relaxed) + s.gets_failed.load(Relaxed),
                 inbound_requests: s.inbound_requests.load(Relaxed),
+                gossip_published: s.gossip_published.load(Relaxed),
+                gossip_arrived: s.gossip_arrived.load(Relaxed),
+                gossip_first: s.gossip_received.load(Relaxed),
+                gossip_arrived_bytes: s.gossip_arrived_bytes.load(Relaxed),
             })
         })
     }
@@ -401,6 +433,10 @@ impl NodeCounters {
             stores: self.stores + other.stores,
             gets: self.gets + other.gets,
             inbound_requests: self.inbound_requests + other.inbound_requests,
+            gossip_published: self.gossip_published + other.gossip_published,
+            gossip_arrived: self.gossip_arrived + other.gossip_arrived,
+            gossip_first: self.gossip_first + other.gossip_first,
+            gossip_arrived_bytes: self.gossip_arrived_bytes + other.gossip_arrived_bytes,
         }
     }
 
@@ -414,6 +450,14 @@ impl NodeCounters {
             inbound_requests: self
                 .inbound_requests
                 .saturating_sub(earlier.inbound_requests),
+            gossip_published: self
+                .gossip_published
+                .saturating_sub(earlier.gossip_published),
+            gossip_arrived: self.gossip_arrived.saturating_sub(earlier.gossip_arrived),
+            gossip_first: self.gossip_first.saturating_sub(earlier.gossip_first),
+            gossip_arrived_bytes: self
+                .gossip_arrived_bytes
+                .saturating_sub(earlier.gossip_arrived_bytes),
         }
     }
 }

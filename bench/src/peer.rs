@@ -7,7 +7,6 @@
 //! starts) and `stop` (shut down, storing a tombstone). EOF on stdin also stops it, so a dead
 //! parent never leaves peers behind.
 
-use std::cell::Cell;
 use std::io::{BufRead, Write};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -23,6 +22,7 @@ use tokio::sync::mpsc;
 use super::resources::{cpu_seconds, peak_rss_mib, pss_mib};
 use super::{
     latency_phase, spawn_probe, start_err, BenchError, BenchOptions, Latencies, NodeCounters,
+    ProbeStop,
 };
 use swarm_progress::simulation::SimulatedTrainer;
 use swarm_progress::ProgressTracker;
@@ -156,7 +156,7 @@ pub async fn run(
     let bytes = || NodeCounters::read(&nodes);
     let cpu_before = cpu_seconds();
     let bytes_before = bytes();
-    let stop_probe = Rc::new(Cell::new(false));
+    let stop_probe = Rc::new(ProbeStop::default());
     let probe = spawn_probe(vec![tracker.clone()], options.probe, stop_probe.clone());
     let trainer = SimulatedTrainer {
         batch: options.batch_size,
@@ -165,16 +165,20 @@ pub async fn run(
         start_delay: options.period.mul_f64(index as f64 / n as f64),
     };
     let log = trainer.run(&tracker, u64::MAX, options.duration).await;
-    stop_probe.set(true);
+    stop_probe.stop();
     let first_ready = probe.await.unwrap_or_default();
     let phase_s = start.elapsed().as_secs_f64();
     let cpu_s = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
     let bytes_after = bytes();
     let pss = pss_mib();
 
-    // Peer 0 measures the DHT while the others keep training.
+    // Peer 0 measures the DHT while the others keep training, once every peer's epoch phase is
+    // over (they end up to one step after the common deadline): its hundreds of requests a
+    // second must not land in their figures.
     let mut keep_training = None;
     let latencies = if index == 0 {
+        let others_done = start + options.duration + options.period * 2;
+        tokio::time::sleep_until(others_done.into()).await;
         match &node {
             Some(node) => Some(
                 latency_phase(

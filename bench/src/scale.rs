@@ -2,7 +2,6 @@
 //! the in-memory transport (or loopback TCP). CPU and memory are this process's, divided by N;
 //! bytes are summed over the peers' nodes (the seed's excluded).
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -16,7 +15,9 @@ use swarm_progress::identity::Identity;
 
 use super::figures::{swarm_figures, PeerRun, PerPeer, Report};
 use super::resources::{cpu_seconds, peak_rss_mib, pss_mib};
-use super::{latency_phase, spawn_probe, start_err, BenchError, BenchOptions, NodeCounters};
+use super::{
+    latency_phase, spawn_probe, start_err, BenchError, BenchOptions, NodeCounters, ProbeStop,
+};
 use swarm_progress::simulation::{SimulatedTrainer, TrainerLog};
 use swarm_progress::ProgressTracker;
 
@@ -98,7 +99,7 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
     };
     let bytes_before: Vec<u64> = nodes.iter().map(bytes_of).collect();
     let start = Instant::now();
-    let probe_stop = Rc::new(Cell::new(false));
+    let probe_stop = Rc::new(ProbeStop::default());
     let probe = spawn_probe(trackers.clone(), options.probe, probe_stop.clone());
     let mut runs = Vec::with_capacity(n);
     for (i, tracker) in trackers.iter().enumerate() {
@@ -118,7 +119,7 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
     for run in runs {
         logs.push(run.await.unwrap_or_default());
     }
-    probe_stop.set(true);
+    probe_stop.stop();
     let first_ready = probe.await.unwrap_or_default();
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);

@@ -53,11 +53,16 @@ pub struct TrackerConfig {
     /// v2: store the published entry in the DHT at most this often (seconds, > 0); an epoch
     /// change, the first entry and the tombstone are always stored.
     pub publish_store_interval: f64,
-    /// v2: read the DHT this often while other peers are known (anti-entropy; seconds, > 0).
-    /// Its own setting, not `max_refresh_period`: with hivemind's test preset (0.5 s) reading
-    /// that often would bring back v1's request rate.
+    /// v2: read the DHT this often while other peers are known (anti-entropy; seconds, > 0),
+    /// in a swarm of up to [`ANTI_ENTROPY_PEERS`] peers; larger swarms read less often
+    /// ([`TrackerConfig::anti_entropy_delay`]). Its own setting, not `max_refresh_period`: with
+    /// hivemind's test preset (0.5 s) reading that often would bring back v1's request rate.
     pub anti_entropy_period: f64,
 }
+
+/// v2: the swarm size up to which every peer reads the key each `anti_entropy_period`
+/// ([`TrackerConfig::anti_entropy_delay`]).
+pub const ANTI_ENTROPY_PEERS: f64 = 16.0;
 
 /// How a tracker's entries travel (`tracker.protocol`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,9 +284,19 @@ impl TrackerConfig {
         self.metadata_expiration / 2.0
     }
 
-    /// v2: the anti-entropy read period.
+    /// v2: the anti-entropy read period of a swarm of up to [`ANTI_ENTROPY_PEERS`] peers.
     pub fn anti_entropy_period(&self) -> f64 {
         self.anti_entropy_period
+    }
+
+    /// v2: seconds until the next anti-entropy read when this peer knows `live_peers` other
+    /// live peers: `anti_entropy_period * max(1, (live_peers + 1) / ANTI_ENTROPY_PEERS)`. The
+    /// whole swarm then reads the key about [`ANTI_ENTROPY_PEERS`] times per
+    /// `anti_entropy_period` however large it grows, so the key's replicas serve a bounded
+    /// number of reads (each carrying one entry per peer) instead of one per peer.
+    pub fn anti_entropy_delay(&self, live_peers: usize) -> f64 {
+        let swarm = live_peers.saturating_add(1) as f64;
+        self.anti_entropy_period * (swarm / ANTI_ENTROPY_PEERS).max(1.0)
     }
 
     /// v2: publish at least this often even when nothing changed (`metadata_expiration / 3`).
@@ -464,6 +479,26 @@ mod tests {
         assert_eq!(c.retry_delay(3, 10.0), 4.0);
         assert_eq!(c.retry_delay(5, 10.0), 10.0);
         assert_eq!(c.retry_delay(u32::MAX, 10.0), 10.0);
+    }
+
+    #[test]
+    fn anti_entropy_reads_grow_rarer_past_sixteen_peers() {
+        let c = TrackerConfig {
+            anti_entropy_period: 10.0,
+            ..TrackerConfig::default()
+        };
+        assert_eq!(c.anti_entropy_delay(0), 10.0);
+        assert_eq!(c.anti_entropy_delay(15), 10.0);
+        assert_eq!(c.anti_entropy_delay(63), 40.0);
+        // The swarm's read rate (peers / delay) stays at 16 per period however many peers.
+        for live in [15usize, 63, 299, 999] {
+            let swarm = (live + 1) as f64;
+            let reads_per_period = swarm / c.anti_entropy_delay(live) * 10.0;
+            assert!(
+                (reads_per_period - 16.0).abs() < 1e-9,
+                "{live}: {reads_per_period}"
+            );
+        }
     }
 
     #[test]

@@ -100,7 +100,8 @@ impl Fetcher {
         let config = &self.context.config;
         let mut longest = config.max_refresh_period.max(config.default_refresh_period);
         if config.protocol == Protocol::V2 {
-            longest = longest.max(config.anti_entropy_period());
+            // Anti-entropy reads grow rarer with the swarm (TrackerConfig::anti_entropy_delay).
+            longest = f64::INFINITY;
         }
         let delay = delay.clamp(self.context.config.min_refresh_period, longest);
         self.timer = Some(ctx.run_later(seconds(delay), |act, ctx| {

@@ -149,8 +149,11 @@ impl Handler<Fetched> for StateKeeper {
         Ok(match (&self.view, outcome) {
             (None, FetchOutcome::Applied) => global.next_fetch_time,
             (None, FetchOutcome::Held) => now + config.min_refresh_period,
-            // v2: anti-entropy every max_refresh_period; sooner while no other peer is known.
-            (Some(view), _) if view.live_peers(now) > 0 => now + config.anti_entropy_period(),
+            // v2: anti-entropy, less often in a larger swarm; sooner while no other peer is
+            // known.
+            (Some(view), _) if view.live_peers(now) > 0 => {
+                now + config.anti_entropy_delay(view.live_peers(now))
+            }
             (Some(_), _) => now + config.default_refresh_period,
         })
     }

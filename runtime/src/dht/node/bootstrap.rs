@@ -38,8 +38,14 @@ impl BootstrapSchedule {
     }
 
     /// Whether an attempt is due at `now`.
+    #[cfg(test)]
     pub(super) fn is_due(&self, now: Instant) -> bool {
         self.next_at.is_some_and(|at| now >= at)
+    }
+
+    /// When the next attempt is due (`None`: none planned).
+    pub(super) fn next_at(&self) -> Option<Instant> {
+        self.next_at
     }
 
     /// Records an attempt made at `now`; returns its number (1 for the first) and the wait

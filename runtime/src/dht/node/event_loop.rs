@@ -50,6 +50,17 @@ struct PendingGet {
     started: Instant,
 }
 
+/// How often a node drops expired entries and samples its mesh size.
+const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(1);
+
+/// Sleeps until `at`, or forever when it is `None`.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The loop that owns a node's swarm.
 pub(super) struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -119,16 +130,19 @@ impl EventLoop {
         if self.bootstrap.is_joined() {
             info!(%peer_id, "no bootstrap peers: starting a new swarm");
         }
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Housekeeping once a second; a bootstrap attempt wakes the loop at its own deadline.
+        let mut housekeeping = tokio::time::interval(HOUSEKEEPING_PERIOD);
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let bootstrap_at = self.bootstrap.next_at();
             tokio::select! {
                 command = self.commands.recv() => match command {
                     None | Some(Command::Stop) => break,
                     Some(command) => self.on_command(command),
                 },
                 event = self.swarm.select_next_some() => self.on_event(event),
-                _ = tick.tick() => self.on_tick(),
+                _ = housekeeping.tick() => self.on_housekeeping(),
+                () = sleep_until(bootstrap_at) => self.bootstrap(),
             }
         }
         info!(%peer_id, "node stopped");
@@ -143,10 +157,7 @@ impl EventLoop {
         &mut self.swarm.behaviour_mut().kad
     }
 
-    fn on_tick(&mut self) {
-        if self.bootstrap.is_due(Instant::now()) {
-            self.bootstrap();
-        }
+    fn on_housekeeping(&mut self) {
         // Drop expired entries so peers are not served dead ones.
         self.kad().store_mut().prune_expired();
         let now = self.clock.now();

@@ -36,6 +36,9 @@ pub struct NodeStats {
     pub gossip_publish_failed: AtomicU64,
     /// v2: gossip messages that arrived, duplicates included.
     pub gossip_arrived: AtomicU64,
+    /// v2: payload bytes of the gossip messages that arrived, duplicates included (gossipsub's
+    /// framing and control messages not counted).
+    pub gossip_arrived_bytes: AtomicU64,
     /// v2: gossip messages validated (the first copy of each; the rest are duplicates).
     pub gossip_received: AtomicU64,
     /// v2: gossip messages accepted and delivered to the tracker.
