@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # v1 against v2 on the rows of issue 13's goals, each row run with v1 then v2 back to back:
-# process mode N = 4, 16, 64 under load A (fast preset), N = 4 under load B (default preset),
-# and scale mode N = 300 under load B (default preset). Release build of swarm-progress-bench.
+# process mode N = 4, 16, 32, 64 under loads A and B with both refresh presets, and scale mode
+# N = 300 under load B (default preset). Release build of swarm-progress-bench.
+# PEERS_LIST, LOADS, PRESETS and SCALE_LIST narrow it (e.g. SCALE_LIST= skips scale mode).
 #
 #   scripts/bench-v1-v2.sh OUT_DIR      e.g. bench-results/v1-v2
 #
@@ -9,7 +10,7 @@
 # (one markdown row per run) in OUT_DIR; stderr of each run goes to OUT_DIR/logs/ (ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -eq 1 ] || { sed -n '2,9p' "$0" >&2; exit 2; }
+[ $# -eq 1 ] || { sed -n '2,10p' "$0" >&2; exit 2; }
 OUT=$1; LOGS="$OUT/logs"; mkdir -p "$OUT" "$LOGS"
 cargo build --release --quiet -p swarm-progress-bench
 BIN=target/release/swarm-progress-bench
@@ -33,10 +34,14 @@ run() { # name, then arguments
     fi
   done
 }
-for n in ${PEERS_LIST:-4 16 64}; do
-  run "process-A-fast-n$n" --mode process --peers "$n" --refresh fast "${A[@]}"
+for n in ${PEERS_LIST:-4 16 32 64}; do
+  for load in ${LOADS:-A B}; do
+    for preset in ${PRESETS:-fast default}; do
+      if [ "$load" = A ]; then args=("${A[@]}"); else args=("${B[@]}"); fi
+      run "process-$load-$preset-n$n" --mode process --peers "$n" --refresh "$preset" "${args[@]}"
+    done
+  done
 done
-run process-B-default-n4 --mode process --peers 4 --refresh default "${B[@]}"
-for n in ${SCALE_LIST:-300}; do
+for n in ${SCALE_LIST-300}; do
   run "scale-B-default-n$n" --mode scale --peers "$n" --refresh default "${B[@]}"
 done

@@ -205,24 +205,8 @@ async fn hostile_gossip_is_rejected_by_reason_on_real_nodes() {
         .await
         .unwrap();
     let honest_node = honest_peer.node().unwrap();
-    // Wait until a valid push from the liar's identity reaches the honest tracker (the mesh
-    // forms within a few gossip heartbeats).
+    join_the_mesh(&liar, &honest, &key).await;
     let id = liar.identity.clone();
-    let deadline = std::time::Instant::now() + PATIENCE;
-    let mut samples = 0;
-    while honest.global_progress().num_peers < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the honest tracker never heard the liar's valid push"
-        );
-        samples += 1;
-        let e = entry(&id, &key, samples, now() + 60.0);
-        liar.node
-            .push(key.clone(), id.public_key(), e)
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(600)).await;
-    }
     let believed = honest.global_progress();
 
     let rejected = |reason| honest_node.rejections().get(reason);
@@ -268,6 +252,119 @@ async fn hostile_gossip_is_rejected_by_reason_on_real_nodes() {
 
     honest.shutdown(Duration::from_secs(5)).await.ok();
     liar.node.stop();
+    seed.node.stop();
+}
+
+/// Pushes valid entries of `liar`'s own identity, spaced by more than the minimum interval,
+/// until `honest` counts it (the mesh forms within a few gossip heartbeats).
+async fn join_the_mesh(liar: &crate::kademlia::TestNode, honest: &ProgressTracker, key: &str) {
+    let id = liar.identity.clone();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut samples = 0;
+    while honest.global_progress().num_peers < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the honest tracker never heard the liar's valid push"
+        );
+        samples += 1;
+        let e = entry(&id, key, samples, now() + 60.0);
+        liar.node
+            .push(key.to_string(), id.public_key(), e)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+}
+
+/// A peer in the honest node's mesh floods it with 2,000 distinct, correctly signed entries as
+/// fast as it can. The gate accepts a burst, rejects the excess as `rate_limited`, and each
+/// rejection costs the flooder score until gossipsub drops its messages unread (graylist): the
+/// honest node validates (decodes and checks the signature of) a few dozen of the 2,000 at
+/// most, so the work a flooder can take from it is bounded.
+#[actix_rt::test]
+async fn a_flooding_peer_is_graylisted_and_its_cost_is_bounded() {
+    const FLOOD: u64 = 2_000;
+    /// At most this many of the flood are validated: a burst of 4, ~10 rejections before the
+    /// score falls under the graylist, one per `publish_min_interval` while the flood lasts,
+    /// and the messages already in flight (a generous margin for a loaded machine).
+    const MOST_VALIDATED: u64 = 100;
+    let (seed, seed_addr) = start_node(node_config(vec![])).await;
+    let honest_peer = KademliaPeer::new(
+        Arc::new(Identity::generate().unwrap()),
+        node_config(vec![seed_addr.clone()]),
+        SystemClock::shared(),
+    );
+    let honest = ProgressTracker::start(
+        config("flood", 1_000_000, Protocol::V2),
+        honest_peer.clone(),
+    )
+    .await
+    .unwrap();
+    let key = "flood_progress".to_string();
+    let (flooder, _) = start_node(node_config(vec![seed_addr.clone()])).await;
+    flooder
+        .node
+        .subscribe(key.clone(), Box::new(|_, _| {}))
+        .await
+        .unwrap();
+    join_the_mesh(&flooder, &honest, &key).await;
+    let honest_node = honest_peer.node().unwrap();
+    let stats = honest_node.stats();
+    let read = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let validated_before = read(&stats.gossip_received);
+    let rate_limited_before = honest_node.rejections().get(RejectionReason::RateLimited);
+
+    let id = flooder.identity.clone();
+    for i in 0..FLOOD {
+        let e = entry(&id, &key, 1_000 + i, now() + 60.0);
+        flooder
+            .node
+            .push(key.clone(), id.public_key(), e)
+            .await
+            .unwrap();
+    }
+    // The flood is noticed ...
+    assert!(
+        eventually(PATIENCE, || honest_node
+            .rejections()
+            .get(RejectionReason::RateLimited)
+            > rate_limited_before)
+        .await,
+        "no flood message was rate-limited: {:?}",
+        honest_node.rejections()
+    );
+    // ... and then over: nothing more arrives for half a second.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut last = read(&stats.gossip_arrived);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now_arrived = read(&stats.gossip_arrived);
+        if now_arrived == last {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flood never ended"
+        );
+        last = now_arrived;
+    }
+    let validated = read(&stats.gossip_received) - validated_before;
+    let rate_limited =
+        honest_node.rejections().get(RejectionReason::RateLimited) - rate_limited_before;
+    eprintln!(
+        "flood of {FLOOD}: the honest node validated {validated}, rate-limited {rate_limited}"
+    );
+    assert!(
+        validated <= MOST_VALIDATED,
+        "the honest node validated {validated} of {FLOOD} flood messages"
+    );
+    // The honest tracker still counts the flooder as one peer, at most as far as it accepted.
+    let global = honest.global_progress();
+    assert_eq!(global.num_peers, 2);
+    assert!(global.samples_accumulated < 1_000 + FLOOD);
+
+    honest.shutdown(Duration::from_secs(5)).await.ok();
+    flooder.node.stop();
     seed.node.stop();
 }
 
