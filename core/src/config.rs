@@ -1,4 +1,4 @@
-//! Tracker parameters ([`TrackerConfig`]) with the defaults of DESIGN.md §2, and their
+//! Tracker parameters ([`TrackerConfig`]) with the defaults of PROTOCOL.md §8, and their
 //! validation: impossible values are refused with a typed error that names the setting.
 
 use serde::{Deserialize, Serialize};
@@ -290,11 +290,20 @@ impl TrackerConfig {
     }
 
     /// v2: seconds until the next anti-entropy read when this peer knows `live_peers` other
-    /// live peers: `anti_entropy_period * max(1, (live_peers + 1) / ANTI_ENTROPY_PEERS)`. The
-    /// whole swarm then reads the key about [`ANTI_ENTROPY_PEERS`] times per
-    /// `anti_entropy_period` however large it grows, so the key's replicas serve a bounded
-    /// number of reads (each carrying one entry per peer) instead of one per peer.
-    pub fn anti_entropy_delay(&self, live_peers: usize) -> f64 {
+    /// live peers and heard its last push `last_push_age` seconds ago (`None`: never).
+    ///
+    /// While gossip is heard (a push within the last heartbeat period, which every live v2 peer
+    /// sends at least once) the wait is `anti_entropy_period * max(1, (live_peers + 1) /
+    /// ANTI_ENTROPY_PEERS)`: the whole swarm then reads the key about [`ANTI_ENTROPY_PEERS`]
+    /// times per `anti_entropy_period` however large it grows, so the key's replicas serve a
+    /// bounded number of reads (each carrying one entry per peer) instead of one per peer.
+    /// Without gossip (a peer cut off from the mesh, or only v1 peers around) the reads are what
+    /// keeps the view current, so the wait stays `anti_entropy_period`.
+    pub fn anti_entropy_delay(&self, live_peers: usize, last_push_age: Option<f64>) -> f64 {
+        let gossip_heard = last_push_age.is_some_and(|age| age <= self.heartbeat_period());
+        if !gossip_heard {
+            return self.anti_entropy_period;
+        }
         let swarm = live_peers.saturating_add(1) as f64;
         self.anti_entropy_period * (swarm / ANTI_ENTROPY_PEERS).max(1.0)
     }
@@ -482,23 +491,32 @@ mod tests {
     }
 
     #[test]
-    fn anti_entropy_reads_grow_rarer_past_sixteen_peers() {
+    fn anti_entropy_reads_grow_rarer_past_sixteen_peers_while_gossip_is_heard() {
         let c = TrackerConfig {
             anti_entropy_period: 10.0,
+            metadata_expiration: 60.0,
             ..TrackerConfig::default()
         };
-        assert_eq!(c.anti_entropy_delay(0), 10.0);
-        assert_eq!(c.anti_entropy_delay(15), 10.0);
-        assert_eq!(c.anti_entropy_delay(63), 40.0);
+        let heard = Some(1.0);
+        assert_eq!(c.anti_entropy_delay(0, heard), 10.0);
+        assert_eq!(c.anti_entropy_delay(15, heard), 10.0);
+        assert_eq!(c.anti_entropy_delay(63, heard), 40.0);
         // The swarm's read rate (peers / delay) stays at 16 per period however many peers.
         for live in [15usize, 63, 299, 999] {
             let swarm = (live + 1) as f64;
-            let reads_per_period = swarm / c.anti_entropy_delay(live) * 10.0;
+            let reads_per_period = swarm / c.anti_entropy_delay(live, heard) * 10.0;
             assert!(
                 (reads_per_period - 16.0).abs() < 1e-9,
                 "{live}: {reads_per_period}"
             );
         }
+        // No push within a heartbeat (20 s), or never: reads keep the view, at the base period.
+        assert_eq!(
+            c.anti_entropy_delay(299, Some(20.0)),
+            c.anti_entropy_delay(299, heard)
+        );
+        assert_eq!(c.anti_entropy_delay(299, Some(20.5)), 10.0);
+        assert_eq!(c.anti_entropy_delay(299, None), 10.0);
     }
 
     #[test]

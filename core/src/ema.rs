@@ -4,7 +4,7 @@
 //! The EMA is pure: every method that needs the time takes `now` (seconds, from the caller's
 //! [`Clock`](crate::clock::Clock)), so tests drive it with exact numbers and no sleeping.
 //!
-//! Semantics (DESIGN.md §2):
+//! Semantics (PROTOCOL.md §6.3):
 //! - `update(task_size, now)` folds `interval / task_size` into the average, where `interval` is
 //!   the time since the last timestamp; the average is bias-corrected by
 //!   `1 - (1 - alpha)^num_updates` and inverted, with the seconds-per-sample floored by `eps`.

@@ -1,4 +1,4 @@
-//! The estimator: swarm entries -> [`GlobalProgress`], as a pure function (DESIGN.md §2,
+//! The estimator: swarm entries -> [`GlobalProgress`], as a pure function (PROTOCOL.md §6.6,
 //! hivemind's `ProgressTracker._parse_swarm_progress_data`).
 //!
 //! Rules, in the order the code applies them:
@@ -39,7 +39,7 @@
 //! bounded (a peer at a higher epoch pulls the swarm, as in hivemind).
 //!
 //! Note one deliberate reading of the contract: hivemind takes the "no peers" branch only for an
-//! empty dictionary; DESIGN.md (and this code) take it whenever no entry is live, so a swarm of
+//! empty dictionary; PROTOCOL.md §6.6 (and this code) take it whenever no entry is live, so a swarm of
 //! tombstones behaves exactly like an empty one instead of producing a ~1e22 s ETA.
 
 use crate::config::TrackerConfig;

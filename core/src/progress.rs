@@ -1,5 +1,5 @@
 //! The domain model: what a peer publishes ([`LocalProgress`]) and what a peer believes of the
-//! swarm ([`GlobalProgress`]), DESIGN.md §2.
+//! swarm ([`GlobalProgress`]), PROTOCOL.md §3.3 and §6.
 //!
 //! `LocalProgress` travels between peers, so its decoding is strict: unknown fields are refused,
 //! and numbers that must be finite and non-negative are checked on decode (a value that breaks

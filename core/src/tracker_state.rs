@@ -3,7 +3,7 @@
 //! it, as pure code. The Estimator actor holds one and publishes clones of it as snapshots; the
 //! tracker handle answers reads (`ready_to_update_epoch`, …) from a snapshot.
 //!
-//! Operations (DESIGN.md §2):
+//! Operations (PROTOCOL.md §6.2, §6.9):
 //! - [`TrackerState::report`]: extra = samples - previous local samples; if the reported epoch,
 //!   the previous local epoch and the global epoch are equal, add extra to the global samples now
 //!   (it may go down after a reset). Positive extra updates the EMA, otherwise the EMA timer is

@@ -1,4 +1,4 @@
-//! Signed progress records (DESIGN.md §3): the [`SignedEntry`] one peer publishes under its
+//! Signed progress records (PROTOCOL.md §3-4): the [`SignedEntry`] one peer publishes under its
 //! subkey, the [`ProgressRecord`] dictionary that stores and readers merge, their wire formats,
 //! the limits every store enforces, and rejection counting.
 

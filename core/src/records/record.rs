@@ -1,5 +1,5 @@
 //! [`ProgressRecord`]: the subkey dictionary stored under one progress key, with the merge rule
-//! of DESIGN.md §3 and validation against explicit limits.
+//! of PROTOCOL.md §4.2 and validation against explicit limits.
 //!
 //! Merge rule (storage and readers alike): for each subkey keep the entry with the larger
 //! expiration (exact ties broken by [`SignedEntry::recency_cmp`]); drop entries already expired

@@ -1,4 +1,4 @@
-//! The running tracker (DESIGN.md §4), private to this crate: the [`Supervisor`] and its
+//! The running tracker (ARCHITECTURE.md, "The running tracker"), private to this crate: the [`Supervisor`] and its
 //! children ([`StateKeeper`], [`Reporter`], [`Fetcher`], and the DHT gateway), and the messages
 //! between them. A trainer reaches them only through the [`crate::ProgressTracker`] handle.
 //!

@@ -43,6 +43,8 @@ pub(crate) struct StateKeeper {
     publish: Recipient<Publish>,
     /// v2: the other peers' entries (`None` in v1).
     view: Option<SwarmView>,
+    /// v2: when the last push arrived (gossip is heard), this peer's clock.
+    last_push_at: Option<f64>,
     /// `tracker{prefix, peer, actor}` span for this actor's logs.
     span: tracing::Span,
 }
@@ -61,6 +63,7 @@ impl StateKeeper {
             .then(|| SwarmView::new(own, crate::records::RecordLimits::default().max_entries));
         Self {
             view,
+            last_push_at: None,
             span: context.span(),
             context,
             state,
@@ -149,10 +152,11 @@ impl Handler<Fetched> for StateKeeper {
         Ok(match (&self.view, outcome) {
             (None, FetchOutcome::Applied) => global.next_fetch_time,
             (None, FetchOutcome::Held) => now + config.min_refresh_period,
-            // v2: anti-entropy, less often in a larger swarm; sooner while no other peer is
-            // known.
+            // v2: anti-entropy, less often in a larger swarm while gossip is heard; sooner while
+            // no other peer is known.
             (Some(view), _) if view.live_peers(now) > 0 => {
-                now + config.anti_entropy_delay(view.live_peers(now))
+                let last_push_age = self.last_push_at.map(|at| now - at);
+                now + config.anti_entropy_delay(view.live_peers(now), last_push_age)
             }
             (Some(_), _) => now + config.default_refresh_period,
         })
@@ -206,6 +210,7 @@ impl Handler<Pushed> for StateKeeper {
         let stats = &self.context.stats;
         TrackerStats::bump(&stats.pushes_received);
         let now = self.context.clock.now();
+        self.last_push_at = Some(now);
         if view.offer(msg.subkey, msg.entry, now) | view.prune_expired(now) {
             TrackerStats::bump(&stats.pushes_applied);
             self.state.apply_view(view.others(), now);
