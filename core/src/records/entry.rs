@@ -64,6 +64,9 @@ pub enum SignError {
     /// The expiration is NaN or infinite.
     #[error("expiration must be finite, got {0}")]
     NonFiniteExpiration(f64),
+    /// The value could not be serialized (never signed as empty bytes).
+    #[error("value cannot be serialized: {0}")]
+    Serialize(String),
 }
 
 /// Why bytes are not an entry.
@@ -130,9 +133,9 @@ impl SignedEntry {
         let value_bytes = match value {
             Some(progress) => {
                 progress.check()?;
-                // Serializing a checked LocalProgress (strings, integers, finite floats, bool)
-                // cannot fail.
-                serde_json::to_vec(progress).unwrap_or_default()
+                // A checked LocalProgress (strings, integers, finite floats, bool) serializes;
+                // were that ever to fail, the error is returned rather than empty bytes signed.
+                serde_json::to_vec(progress).map_err(|e| SignError::Serialize(e.to_string()))?
             }
             None => Vec::new(),
         };

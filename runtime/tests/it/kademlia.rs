@@ -564,3 +564,63 @@ fn nodes_start_and_share_entries_without_an_actix_system() {
     let refused = swarm_progress::NodeThreads::new(2).unwrap_err();
     assert!(refused.to_string().contains("actix System"), "{refused}");
 }
+
+/// A read that comes before the node has reached any bootstrap peer waits for the first
+/// connection (bounded by the caller's own timeout) and then reads the swarm, instead of
+/// answering at once from an empty store: a tracker starting beside its node sees the swarm
+/// with its first read, not one refresh period later.
+#[actix_rt::test]
+async fn a_read_before_the_first_connection_waits_for_it_and_sees_the_swarm() {
+    // The seed's address is fixed before it runs: a free port and a known identity.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let seed_identity = Arc::new(Identity::generate().unwrap());
+    let seed_addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{}", seed_identity.peer_id())
+        .parse()
+        .unwrap();
+    // The newcomer dials the seed at once (refused: it is not up), then again after 2 s.
+    let newcomer_config = NodeConfig {
+        bootstrap_backoff_initial: Duration::from_secs(2),
+        bootstrap_backoff_max: Duration::from_secs(2),
+        ..node_config(vec![seed_addr.clone()])
+    };
+    let (newcomer, _) = start_node(newcomer_config).await;
+    assert!(
+        eventually(PATIENCE, || newcomer
+            .node
+            .stats()
+            .bootstrap_attempts
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1)
+        .await
+    );
+    let read = {
+        let node = newcomer.node.clone();
+        actix_rt::spawn(async move { node.get(KEY.into(), true).await })
+    };
+
+    // Now the swarm: the seed holds an entry before the newcomer's next attempt.
+    let seed_config = NodeConfig {
+        listen: vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()],
+        ..node_config(vec![])
+    };
+    let seed = NodeHandle::start(&seed_identity, seed_config, SystemClock::shared()).unwrap();
+    let writer = Identity::generate().unwrap();
+    let _ = seed
+        .store(KEY.into(), writer.public_key(), entry(&writer, 7, 60.0))
+        .await;
+
+    let record = tokio::time::timeout(PATIENCE, read)
+        .await
+        .expect("the parked read never finished")
+        .unwrap()
+        .unwrap();
+    let record = record.expect("the first read came back empty: it did not wait for the swarm");
+    assert_eq!(record.len(), 1);
+    assert!(record.get(&writer.public_key()).is_some());
+    newcomer.node.stop();
+    seed.stop();
+}

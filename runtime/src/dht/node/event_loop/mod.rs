@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::kad::store::RecordStore;
-use libp2p::kad::{self, GetRecordOk, QueryId, QueryResult, Quorum, Record, RecordKey};
+use libp2p::kad::{self, QueryId, QueryResult, Quorum, Record, RecordKey};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, identify, Multiaddr, PeerId, Swarm};
@@ -31,23 +31,15 @@ use crate::dht::DhtError;
 use crate::identity::PeerKey;
 use crate::records::{ProgressRecord, SignedEntry};
 
+mod reads;
+use reads::{GetReply, PendingGet};
+
 /// A store in flight.
 struct PendingPut {
     reply: oneshot::Sender<Result<bool, DhtError>>,
     started: Instant,
     /// The entry was newer than the local copy (what the reply reports on success).
     fresh: bool,
-}
-
-/// A get in progress.
-struct PendingGet {
-    key: RecordKey,
-    latest: bool,
-    merged: ProgressRecord,
-    /// Other peers that returned the record so far.
-    copies: usize,
-    reply: Option<oneshot::Sender<Result<Option<ProgressRecord>, DhtError>>>,
-    started: Instant,
 }
 
 /// How often a node drops expired entries and samples its mesh size.
@@ -78,6 +70,11 @@ pub(super) struct EventLoop {
     /// does not serve whole records to every lookup that passes by.
     read_cache: HashMap<RecordKey, ProgressRecord>,
     listen_addrs: Vec<Multiaddr>,
+    /// Reads that came before the node first reached a bootstrap peer: answered once it does
+    /// (the caller's own timeout bounds the wait), so a tracker's first read sees the swarm
+    /// instead of an empty store. `None` once the node has joined (or has no bootstrap peers):
+    /// a node that later loses every peer answers from its store at once, as before.
+    gets_before_join: Option<Vec<(String, bool, GetReply)>>,
     /// When to dial the bootstrap peers.
     bootstrap: BootstrapSchedule,
     /// v2: the gossip topics this node follows.
@@ -105,6 +102,11 @@ impl EventLoop {
             Instant::now(),
         );
         let topics = Topics::new(config.limits, config.gossip_min_interval);
+        let local = *swarm.local_peer_id();
+        let has_others = config
+            .bootstrap
+            .iter()
+            .any(|addr| peer_id_of(addr) != Some(local));
         Self {
             topics,
             rejections,
@@ -120,6 +122,7 @@ impl EventLoop {
             replica_lookups: HashMap::new(),
             read_cache: HashMap::new(),
             listen_addrs: Vec::new(),
+            gets_before_join: has_others.then(Vec::new),
             bootstrap,
         }
     }
@@ -361,55 +364,20 @@ impl EventLoop {
         );
     }
 
-    fn get(
-        &mut self,
-        key: String,
-        latest: bool,
-        reply: oneshot::Sender<Result<Option<ProgressRecord>, DhtError>>,
-    ) {
-        let record_key = RecordKey::new(&key);
-        let now = self.clock.now();
-        let stored = self
-            .kad()
-            .store_mut()
-            .progress(&record_key)
-            .unwrap_or_default();
-        // What this node read last is the incumbent set of its reads: entries it already
-        // validated are not evicted by newcomers in its record store (a flood it received as a
-        // replica must not push out honest entries it had read).
-        let local = match self.read_cache.get(&record_key) {
-            Some(read) => {
-                let mut local = read.clone();
-                local.merge_bounded(&stored, now, self.config.limits.max_entries);
-                local
-            }
-            None => stored,
-        };
-        if !latest && !local.is_empty() {
-            bump(&self.stats.gets_ok, 1);
-            let _ = reply.send(Ok(Some(local)));
+    fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if self.gets_before_join.is_some()
+            && matches!(event, SwarmEvent::ConnectionEstablished { .. })
+        {
+            // Any first connection (a bootstrap address may name no peer id).
+            let established = event;
+            self.on_swarm_event(established);
+            self.release_gets_before_join();
             return;
         }
-        if self.swarm.connected_peers().next().is_none() {
-            bump(&self.stats.gets_ok, 1);
-            let _ = reply.send(Ok((!local.is_empty()).then_some(local)));
-            return;
-        }
-        let qid = self.kad().get_record(record_key.clone());
-        self.gets.insert(
-            qid,
-            PendingGet {
-                key: record_key,
-                latest,
-                merged: local,
-                copies: 0,
-                reply: Some(reply),
-                started: Instant::now(),
-            },
-        );
+        self.on_swarm_event(event);
     }
 
-    fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");
@@ -425,6 +393,7 @@ impl EventLoop {
             {
                 info!(%peer_id, "connected to a bootstrap peer");
                 self.bootstrap.joined();
+                self.release_gets_before_join();
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -533,69 +502,6 @@ impl EventLoop {
                 _ => {}
             },
             _ => {}
-        }
-    }
-
-    fn on_get(
-        &mut self,
-        id: QueryId,
-        result: Result<GetRecordOk, kad::GetRecordError>,
-        last: bool,
-    ) {
-        let Some(mut pending) = self.gets.remove(&id) else {
-            return;
-        };
-        let mut timed_out = false;
-        match result {
-            Ok(GetRecordOk::FoundRecord(found)) if found.peer.is_some() => {
-                pending.copies += 1;
-                let store = self.kad().store_mut();
-                // What this get already merged is validated: identical entries are not
-                // re-verified (most of a record is unchanged from one read to the next).
-                if let Some(valid) =
-                    store.validate(&pending.key, &found.record.value, Some(&pending.merged))
-                {
-                    // What this node held (the local copy) and what it found first are the
-                    // incumbents: a flood found later cannot evict them.
-                    let max = self.config.limits.max_entries;
-                    pending.merged.merge_bounded(&valid, self.clock.now(), max);
-                }
-            }
-            Ok(_) => {}
-            Err(kad::GetRecordError::Timeout { .. }) => timed_out = true,
-            Err(_) => {}
-        }
-        let quorum = self.config.read_quorum;
-        let done = last
-            || (!pending.latest && !pending.merged.is_empty())
-            || (pending.latest && quorum > 0 && pending.copies >= quorum);
-        if !done {
-            self.gets.insert(id, pending);
-            return;
-        }
-        if !last {
-            if let Some(mut query) = self.kad().query_mut(&id) {
-                query.finish();
-            }
-        }
-        bump(
-            &self.stats.get_micros,
-            pending.started.elapsed().as_micros() as u64,
-        );
-        if !pending.merged.is_empty() {
-            self.read_cache
-                .insert(pending.key.clone(), pending.merged.clone());
-        }
-        let reply = pending.reply.take();
-        let outcome = if pending.merged.is_empty() && timed_out {
-            bump(&self.stats.gets_failed, 1);
-            Err(DhtError::Timeout(self.config.request_timeout))
-        } else {
-            bump(&self.stats.gets_ok, 1);
-            Ok((!pending.merged.is_empty()).then_some(pending.merged))
-        };
-        if let Some(reply) = reply {
-            let _ = reply.send(outcome);
         }
     }
 }
