@@ -12,7 +12,8 @@
 //! - `swarm.rs`: building the swarm: identity, transports, Kademlia, Identify, deny list.
 //! - `metered.rs`: byte counting on every connection, below Noise and Yamux.
 //! - `stats.rs`: [`NodeStats`].
-//! - `event_loop.rs`: the loop that owns the swarm: stores, reads, events.
+//! - `event_loop/`: the loop that owns the swarm: stores and events (`mod.rs`), reads
+//!   (`reads.rs`).
 //! - `gossip.rs`: v2's gossipsub configuration and the subscribed topics with their gates.
 //! - `replicas.rs`: the cache of a key's closest peers (pure, unit-tested).
 //! - `bootstrap.rs`: when to (re)bootstrap (pure, unit-tested).
