@@ -26,13 +26,16 @@
 //!   speed above [`ACTIVE_SPEED`] (a watcher's EMA sits at eps ~1e-20 and is not a reference);
 //! - **samples at the global epoch**: both the reported samples and the extrapolated estimate
 //!   (`samples + elapsed × bounded speed`) are clipped to `R ×` the median of the same quantity
-//!   over the *other active peers at the global epoch*.
+//!   over the *other active peers at the global epoch*, or to a fair share of the target
+//!   (`target / n`, `n` active peers at the global epoch) when that is more.
 //!
 //! A peer with no reference (alone, or among watchers only) is never clipped, so a lone honest
 //! peer finishes its epochs exactly as in hivemind, and in a swarm where every peer is within
 //! `R×` of the others' median nothing changes at all. What the rule guarantees: one peer
-//! counts as at most "a peer `R×` as fast / as far along as the typical other peer"; it can no
-//! longer end an epoch on its own at the start of it (the others' median samples are then 0).
+//! counts as at most "a peer `R×` as fast / as far along as the typical other peer", or one that
+//! did its fair share: at the start of an epoch (the others' median samples 0) it brings the
+//! epoch forward by at most `1 / n` of it instead of ending it, and an honest peer that entered
+//! the epoch a moment before the others is counted in full, as in hivemind.
 //! What it cannot do: tell a liar from an honest peer that really is `R×` faster, so with `n`
 //! equal honest peers a liar still shortens an epoch to about `n / (n + R)` of its length; and
 //! with fewer honest than lying peers the medians are the liars'. The global *epoch* is not
@@ -108,7 +111,7 @@ where
     let ratio = config
         .peer_contribution_bound
         .then_some(config.max_peer_ratio);
-    let counted = bound_contributions(&peers, global_epoch, now, ratio);
+    let counted = bound_contributions(&peers, global_epoch, now, ratio, target);
 
     let mut samples_accumulated: u64 = 0;
     let mut estimated_current = 0.0_f64;
@@ -174,12 +177,14 @@ pub struct Contribution {
 }
 
 /// Each peer's counted contribution at `now` (module docs: "Per-peer contribution bound").
-/// `max_ratio` = `None` counts every peer as reported (hivemind's semantics).
+/// `max_ratio` = `None` counts every peer as reported (hivemind's semantics); `target` is the
+/// epoch's target batch size (the fair-share floor of the samples caps).
 pub fn bound_contributions(
     peers: &[&LocalProgress],
     global_epoch: u64,
     now: f64,
     max_ratio: Option<f64>,
+    target: u64,
 ) -> Vec<Contribution> {
     let active = |p: &LocalProgress| p.samples_per_second > ACTIVE_SPEED;
     let Some(ratio) = max_ratio else {
@@ -228,6 +233,15 @@ pub fn bound_contributions(
             .filter(|&i| at_epoch(peers[i]))
             .map(estimate_of),
     );
+    // The floor of the samples caps: a fair share of the target, so an honest peer is never
+    // clipped below what it holds after doing 1/n of an epoch, even when the others hold 0
+    // (right after an epoch change, or a newcomer beside it).
+    let active_at_epoch = peers.iter().filter(|p| at_epoch(p)).count();
+    let share = if active_at_epoch > 0 {
+        target as f64 / active_at_epoch as f64
+    } else {
+        0.0
+    };
     (0..peers.len())
         .map(|i| {
             let p = peers[i];
@@ -241,12 +255,13 @@ pub fn bound_contributions(
             } else {
                 (reported.of_others(None), estimates.of_others(None))
             };
+            let cap = |m: f64| (ratio * m).max(share);
             let samples = match samples {
                 // `as` saturates; the cap is only applied when it is below the reported value.
-                Some(m) if ratio * m < own_samples => (ratio * m) as u64,
+                Some(m) if cap(m) < own_samples => cap(m) as u64,
                 _ => p.samples_accumulated,
             };
-            let estimated = estimated.map_or(own_estimate, |m| own_estimate.min(ratio * m));
+            let estimated = estimated.map_or(own_estimate, |m| own_estimate.min(cap(m)));
             let speed = bounded_speed[i];
             Contribution {
                 samples_per_second: speed,
@@ -573,13 +588,14 @@ mod tests {
             ..config()
         };
         let g = run_with(&tight, &local, &swarm);
-        // 2 x 120 = 240 for the liar: 600 counted, 400 remaining at 40/s = 10 s.
-        assert_eq!(g.samples_accumulated, 600);
-        assert!(close(g.eta_next_epoch, NOW + 10.0), "{g:?}");
+        // 2 x 120 = 240 is below a fair share of the target (1000 / 4 = 250): the liar counts
+        // 250, 610 in all, 390 remaining at 40/s = 9.75 s.
+        assert_eq!(g.samples_accumulated, 610);
+        assert!(close(g.eta_next_epoch, NOW + 9.75), "{g:?}");
     }
 
     #[test]
-    fn at_the_start_of_an_epoch_a_liar_counts_nothing() {
+    fn at_the_start_of_an_epoch_a_liar_counts_at_most_a_fair_share() {
         let local = peer(3, 0, 0.0, NOW);
         // Honest peers just moved to epoch 3 (0 samples); the liar claims 10x the target.
         let swarm = [
@@ -590,9 +606,12 @@ mod tests {
         let open = run_with(&unbounded(), &local, &swarm);
         assert_eq!(open.eta_next_epoch, NOW);
         let g = run(&local, 1.0, &swarm);
-        assert_eq!(g.samples_accumulated, 0);
-        // 1000 remaining at 150/s.
-        assert!(close(g.eta_next_epoch, NOW + 1000.0 / 150.0), "{g:?}");
+        // Its share of the target among 3 active peers: 1000 / 3.
+        assert_eq!(g.samples_accumulated, 333);
+        assert!(
+            close(g.eta_next_epoch, NOW + (1000.0 - 1000.0 / 3.0) / 150.0),
+            "{g:?}"
+        );
     }
 
     #[test]
@@ -622,9 +641,11 @@ mod tests {
         ];
         let open = run_with(&unbounded(), &local, &swarm);
         assert_eq!(open.eta_next_epoch, NOW);
-        // Liar's estimate clipped to 10 x 10 = 100: 120 counted, 880 left at 30/s.
+        // Liar's estimate clipped to max(10 x 10, 1000 / 3): 20 + 333.3 counted, the rest at
+        // 30/s.
         let g = run(&local, 1.0, &swarm);
-        assert!(close(g.eta_next_epoch, NOW + 880.0 / 30.0), "{g:?}");
+        let left = 1000.0 - 20.0 - 1000.0 / 3.0;
+        assert!(close(g.eta_next_epoch, NOW + left / 30.0), "{g:?}");
     }
 
     #[test]
@@ -646,6 +667,24 @@ mod tests {
         let g = run(&local, 1.0, &with_watchers);
         assert_eq!(g, run_with(&unbounded(), &local, &with_watchers));
         assert_eq!(g.eta_next_epoch, NOW);
+    }
+
+    #[test]
+    fn two_honest_peers_one_just_at_zero_count_as_hivemind() {
+        let local = peer(2, 0, 0.0, NOW);
+        // One peer moved to epoch 2 a moment ago and reported 0; the other has 48 samples.
+        let swarm = [
+            Some(peer(2, 48, 16.0, NOW - 0.5)),
+            Some(peer(2, 0, 16.0, NOW)),
+        ];
+        let g = run(&local, 1.0, &swarm);
+        assert_eq!(g, run_with(&unbounded(), &local, &swarm));
+        assert_eq!(g.samples_accumulated, 48);
+        // hivemind: (1000 - (48 + 0.5 x 16)) / (16 + 16 + eps).
+        assert!(
+            close(g.eta_next_epoch, NOW + (1000.0 - 56.0) / 32.0),
+            "{g:?}"
+        );
     }
 
     #[test]
@@ -725,17 +764,24 @@ mod tests {
         proptest! {
             #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
-            /// Every peer counts at most R x the median of the other active peers (brute force).
+            /// Every peer counts at most R x the median of the other active peers, or its fair
+            /// share of the target when that is more (brute force).
             #[test]
-            fn each_peer_is_bounded_by_ratio_times_the_others_median(
+            fn each_peer_is_bounded_by_ratio_times_the_others_median_or_its_share(
                 honest in prop::collection::vec(arb_peer(), 0..8),
                 liar in arb_liar(),
                 ratio in 1.0f64..20.0,
+                target in 1u64..1_000_000,
             ) {
                 let mut peers: Vec<&LocalProgress> = honest.iter().collect();
                 peers.push(&liar);
                 let global = peers.iter().filter(|p| !p.client_mode).map(|p| p.epoch).max().unwrap();
-                let counted = bound_contributions(&peers, global, NOW, Some(ratio));
+                let counted = bound_contributions(&peers, global, NOW, Some(ratio), target);
+                let active_at = peers
+                    .iter()
+                    .filter(|q| q.epoch == global && q.samples_per_second > ACTIVE_SPEED)
+                    .count();
+                let share = if active_at > 0 { target as f64 / active_at as f64 } else { 0.0 };
                 for (i, (p, c)) in peers.iter().zip(&counted).enumerate() {
                     prop_assert!(c.samples_per_second <= p.samples_per_second);
                     prop_assert!(c.samples <= p.samples_accumulated);
@@ -755,10 +801,42 @@ mod tests {
                             .map(|q| q.samples_accumulated as f64)
                             .collect();
                         if let Some(m) = median(at) {
-                            prop_assert!(c.samples as f64 <= ratio * m * (1.0 + 1e-12) + 1.0);
+                            let cap = (ratio * m).max(share);
+                            prop_assert!(c.samples as f64 <= cap * (1.0 + 1e-12) + 1.0);
                         }
                     }
                 }
+            }
+
+            /// An honest swarm counts exactly as hivemind's arithmetic, zeros included: peers at
+            /// one epoch with speeds within 3x of each other that entered it within a tenth of
+            /// an epoch of each other (so right after the change some still hold 0 samples).
+            #[test]
+            fn honest_swarms_with_zeros_are_unchanged(
+                base_speed in 1.0f64..100.0,
+                peers in prop::collection::vec((1.0f64..3.0, 0.0f64..0.1), 2..10),
+                into_epoch in prop_oneof![Just(0.0f64), 0.0f64..1.0],
+            ) {
+                let speeds: Vec<f64> = peers.iter().map(|&(k, _)| base_speed * k).collect();
+                // Target = the swarm's samples in a 10 s epoch; `into_epoch` of it has passed
+                // since the first peer entered it; peer i entered `lag` of an epoch later.
+                let epoch_s = 10.0;
+                let target = (speeds.iter().sum::<f64>() * epoch_s) as u64;
+                let swarm: Vec<Option<LocalProgress>> = peers
+                    .iter()
+                    .zip(&speeds)
+                    .map(|(&(_, lag), &speed)| {
+                        let in_epoch = ((into_epoch - lag) * epoch_s).max(0.0);
+                        Some(peer(0, (speed * in_epoch) as u64, speed, NOW))
+                    })
+                    .collect();
+                let local = peer(0, 0, 0.0, NOW);
+                let config = TrackerConfig { target_batch_size: target, ..config() };
+                let unbounded = TrackerConfig { peer_contribution_bound: false, ..config.clone() };
+                prop_assert_eq!(
+                    run_with(&config, &local, &swarm),
+                    run_with(&unbounded, &local, &swarm)
+                );
             }
 
             /// With the liar out and all honest peers within R of each other, the bound changes
@@ -785,25 +863,30 @@ mod tests {
                 );
             }
 
-            /// Adding one liar to an honest swarm of >= 3 equal peers at the global epoch never
-            /// counts it for more than R x the honest median: the ETA is at least what R more
-            /// honest-median peers would give.
+            /// One liar beside >= 3 equal honest peers at the global epoch counts at most as a
+            /// peer R x the honest median, or as a peer that did its fair share of the target.
             #[test]
-            fn one_liar_shortens_the_eta_at_most_like_a_peer_r_times_the_median(
+            fn one_liar_counts_at_most_r_times_the_median_or_a_fair_share(
                 n in 3usize..8,
                 samples in 0u64..100,
                 speed in 1.0f64..50.0,
                 liar in arb_liar(),
+                target in 1u64..100_000,
             ) {
-                let local = peer(0, 0, 0.0, NOW);
-                let mut swarm: Vec<_> = (0..n).map(|_| Some(peer(0, samples, speed, NOW))).collect();
-                let mut worst = swarm.clone();
-                worst.push(Some(peer(0, samples * 10, speed * 10.0, NOW)));
-                swarm.push(Some(LocalProgress { epoch: 0, ..liar }));
-                let g = run(&local, 1.0, &swarm);
-                let bound = run(&local, 1.0, &worst);
-                prop_assert!(g.eta_next_epoch >= bound.eta_next_epoch - 1e-6, "{:?} vs {:?}", g, bound);
-                prop_assert!(g.samples_accumulated <= bound.samples_accumulated);
+                let honest: Vec<LocalProgress> = (0..n).map(|_| peer(0, samples, speed, NOW)).collect();
+                let liar = LocalProgress { epoch: 0, ..liar };
+                let mut peers: Vec<&LocalProgress> = honest.iter().collect();
+                peers.push(&liar);
+                let counted = bound_contributions(&peers, 0, NOW, Some(10.0), target);
+                let c = counted[n];
+                let share = target as f64 / n as f64;
+                prop_assert!(c.samples_per_second <= 10.0 * speed * (1.0 + 1e-12));
+                prop_assert!(c.samples as f64 <= (10.0 * samples as f64).max(share) + 1.0);
+                prop_assert!(c.estimated <= (10.0 * samples as f64).max(share) * (1.0 + 1e-12) + 1e-9);
+                // The honest peers are untouched.
+                for h in &counted[..n] {
+                    prop_assert_eq!(h.samples, samples);
+                }
             }
         }
     }
