@@ -250,7 +250,10 @@ impl TrackerState {
 
     /// Moves to epoch `new_epoch` (default: local epoch + 1), only while paused. If it is ahead
     /// of the global epoch, the global epoch follows with 0 samples and an unknown (+inf) ETA.
-    /// The local progress is reset to (new epoch, 0 samples); returns the new epoch.
+    /// The local progress is reset to (new epoch, 0 samples); returns the new epoch. Entries held
+    /// since the pause began are dropped: they were read before this epoch change, and what is
+    /// applied after the resume is never older than it (hivemind never applies a read across
+    /// `update_epoch`).
     pub fn update_epoch(&mut self, new_epoch: Option<u64>, now: f64) -> Result<u64, NotPaused> {
         if !self.is_paused() {
             return Err(NotPaused);
@@ -263,6 +266,7 @@ impl TrackerState {
         }
         self.report(new_epoch, 0, now);
         self.fetched_this_epoch = false;
+        self.held = None;
         Ok(new_epoch)
     }
 
@@ -374,6 +378,22 @@ mod tests {
         assert!(s.ready_to_update_epoch(T0), "behind the swarm");
         s.report(0, 10, T0 + 1.0);
         assert_eq!(s.global_progress().samples_accumulated, 40);
+    }
+
+    #[test]
+    fn a_read_held_across_update_epoch_is_dropped_not_applied_on_resume() {
+        let mut s = state();
+        s.report(0, 10, T0 + 1.0);
+        s.pause();
+        // Read before the epoch change: another peer at epoch 0 with 90 samples.
+        let old = record_of(&[(0, 90, 10.0, T0 + 2.0)]);
+        assert_eq!(s.apply_fetch(old, T0 + 2.0), FetchOutcome::Held);
+        assert_eq!(s.update_epoch(None, T0 + 3.0), Ok(1));
+        // Nothing older than the epoch change is applied on resume.
+        assert!(!s.resume(T0 + 4.0));
+        let global = s.global_progress();
+        assert_eq!(global.epoch, 1);
+        assert_eq!(global.samples_accumulated, 0);
     }
 
     #[test]

@@ -151,7 +151,9 @@ impl Handler<Fetched> for StateKeeper {
         let config = self.state.config();
         Ok(match (&self.view, outcome) {
             (None, FetchOutcome::Applied) => global.next_fetch_time,
-            (None, FetchOutcome::Held) => now + config.min_refresh_period,
+            // Paused: the read is held until the resume; read again at the default period, not
+            // in a loop (a pause is short, and an epoch change drops what was held).
+            (None, FetchOutcome::Held) => now + config.default_refresh_period,
             // v2: anti-entropy, less often in a larger swarm while gossip is heard; sooner while
             // no other peer is known.
             (Some(view), _) if view.live_peers(now) > 0 => {
