@@ -149,16 +149,17 @@ impl Handler<Fetched> for StateKeeper {
             "swarm progress"
         );
         let config = self.state.config();
-        Ok(match (&self.view, outcome) {
+        let live_peers = self.view.as_ref().map(|view| view.live_peers(now));
+        Ok(match (live_peers, outcome) {
             (None, FetchOutcome::Applied) => global.next_fetch_time,
             // Paused: the read is held until the resume; read again at the default period, not
             // in a loop (a pause is short, and an epoch change drops what was held).
             (None, FetchOutcome::Held) => now + config.default_refresh_period,
             // v2: anti-entropy, less often in a larger swarm while gossip is heard; sooner while
             // no other peer is known.
-            (Some(view), _) if view.live_peers(now) > 0 => {
+            (Some(live), _) if live > 0 => {
                 let last_push_age = self.last_push_at.map(|at| now - at);
-                now + config.anti_entropy_delay(view.live_peers(now), last_push_age)
+                now + config.anti_entropy_delay(live, last_push_age)
             }
             (Some(_), _) => now + config.default_refresh_period,
         })

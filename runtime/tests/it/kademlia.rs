@@ -485,17 +485,41 @@ async fn nodes_on_the_in_memory_transport_share_records() {
     b.node.stop();
 }
 
+/// A seed whose address is fixed before it runs (a free port and a known identity), so other
+/// nodes can be told to bootstrap through it while it is still down.
+struct LateSeed {
+    port: u16,
+    identity: Arc<Identity>,
+}
+
+impl LateSeed {
+    /// Picks the port and identity; returns the seed (not running) and its address.
+    fn reserve() -> (Self, Multiaddr) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let identity = Arc::new(Identity::generate().unwrap());
+        let addr = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{}", identity.peer_id())
+            .parse()
+            .unwrap();
+        (Self { port, identity }, addr)
+    }
+
+    /// Starts the seed on its reserved address.
+    fn start(&self) -> NodeHandle {
+        let config = NodeConfig {
+            listen: vec![format!("/ip4/127.0.0.1/tcp/{}", self.port).parse().unwrap()],
+            ..node_config(vec![])
+        };
+        NodeHandle::start(&self.identity, config, SystemClock::shared()).unwrap()
+    }
+}
+
 #[actix_rt::test]
 async fn bootstrap_retries_until_the_seed_comes_up() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let seed_identity = Arc::new(Identity::generate().unwrap());
-    let seed_addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{}", seed_identity.peer_id())
-        .parse()
-        .unwrap();
+    let (late_seed, seed_addr) = LateSeed::reserve();
     let (a, _) = start_node(node_config(vec![seed_addr])).await;
     // Alone, a store lands in the local replica.
     let first = entry(&a.identity, 1, 60.0);
@@ -515,11 +539,7 @@ async fn bootstrap_retries_until_the_seed_comes_up() {
         .await,
         "no retries"
     );
-    let seed_config = NodeConfig {
-        listen: vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()],
-        ..node_config(vec![])
-    };
-    let seed = NodeHandle::start(&seed_identity, seed_config, SystemClock::shared()).unwrap();
+    let seed = late_seed.start();
     assert!(
         eventually(PATIENCE, || futures::executor::block_on(a.node.info())
             .is_ok_and(|i| i.connected_peers >= 1))
@@ -572,15 +592,7 @@ fn nodes_start_and_share_entries_without_an_actix_system() {
 #[actix_rt::test]
 async fn a_read_before_the_first_connection_waits_for_it_and_sees_the_swarm() {
     // The seed's address is fixed before it runs: a free port and a known identity.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let seed_identity = Arc::new(Identity::generate().unwrap());
-    let seed_addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{}", seed_identity.peer_id())
-        .parse()
-        .unwrap();
+    let (late_seed, seed_addr) = LateSeed::reserve();
     // The newcomer dials the seed at once (refused: it is not up), then again after 2 s.
     let newcomer_config = NodeConfig {
         bootstrap_backoff_initial: Duration::from_secs(2),
@@ -603,11 +615,7 @@ async fn a_read_before_the_first_connection_waits_for_it_and_sees_the_swarm() {
     };
 
     // Now the swarm: the seed holds an entry before the newcomer's next attempt.
-    let seed_config = NodeConfig {
-        listen: vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()],
-        ..node_config(vec![])
-    };
-    let seed = NodeHandle::start(&seed_identity, seed_config, SystemClock::shared()).unwrap();
+    let seed = late_seed.start();
     let writer = Identity::generate().unwrap();
     let _ = seed
         .store(KEY.into(), writer.public_key(), entry(&writer, 7, 60.0))

@@ -365,19 +365,9 @@ impl EventLoop {
     }
 
     fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
-        if self.gets_before_join.is_some()
-            && matches!(event, SwarmEvent::ConnectionEstablished { .. })
-        {
-            // Any first connection (a bootstrap address may name no peer id).
-            let established = event;
-            self.on_swarm_event(established);
-            self.release_gets_before_join();
-            return;
-        }
-        self.on_swarm_event(event);
-    }
-
-    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        // Any first connection releases the reads parked until then (a bootstrap address may
+        // name no peer id, so this is not tied to `joined`).
+        let connected = matches!(event, SwarmEvent::ConnectionEstablished { .. });
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");
@@ -393,7 +383,6 @@ impl EventLoop {
             {
                 info!(%peer_id, "connected to a bootstrap peer");
                 self.bootstrap.joined();
-                self.release_gets_before_join();
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -436,6 +425,9 @@ impl EventLoop {
                 );
             }
             _ => {}
+        }
+        if connected {
+            self.release_gets_before_join();
         }
     }
 

@@ -74,7 +74,8 @@ impl EventLoop {
         );
     }
 
-    /// The node reached a peer: the reads parked until then go out now (see `EventLoop::gets_before_join`).
+    /// The node reached a peer: the reads parked until then go out now (see
+    /// `EventLoop::gets_before_join`).
     pub(super) fn release_gets_before_join(&mut self) {
         for (key, latest, reply) in self.gets_before_join.take().unwrap_or_default() {
             if !reply.is_closed() {
