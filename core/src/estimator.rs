@@ -10,8 +10,11 @@
 //! - Samples accumulated = sum of `samples_accumulated` over peers at the global epoch.
 //! - Speed = local eps + every live peer's `samples_per_second` (also peers behind).
 //! - Estimated current samples = sum over peers at the global epoch of
-//!   `samples + max(0, now - peer.time) * samples_per_second` (a report from the future does not
-//!   count backwards).
+//!   `samples + max(0, now - anchor) * samples_per_second` (a report from the future does not
+//!   count backwards). hivemind's anchor is `peer.time`, the publisher's clock; a tracker
+//!   anchors each entry at `time + offset` of its publisher's clock instead
+//!   ([`crate::peer_clocks`], PROTOCOL.md §6.1), so a skewed clock neither rushes nor stalls
+//!   the swarm. [`estimate`] alone (no clocks known) is hivemind's arithmetic.
 //! - ETA = now + max(0, target - estimated) / speed.
 //! - Next fetch in clip(eta_seconds * num_peers / expected_max_peers, min, max), where
 //!   expected_max_peers = max(num_peers + drift_peers, num_peers * (1 + drift_rate)).
@@ -46,6 +49,7 @@
 //! tombstones behaves exactly like an empty one instead of producing a ~1e22 s ETA.
 
 use crate::config::TrackerConfig;
+use crate::peer_clocks::PeerClocks;
 use crate::progress::{GlobalProgress, LocalProgress};
 
 /// What the estimator needs to know of this peer.
@@ -69,15 +73,17 @@ pub fn estimate<'a, I>(
 where
     I: IntoIterator<Item = Option<&'a LocalProgress>>,
 {
-    estimate_counting(local, swarm, now, config).0
+    estimate_counting(local, swarm, now, config, &PeerClocks::new()).0
 }
 
-/// [`estimate`], and how many peers the contribution bound clipped (for logs and metrics).
+/// [`estimate`] with each entry anchored by its publisher's clock offset in `clocks`, and how
+/// many peers the contribution bound clipped (for logs and metrics).
 pub fn estimate_counting<'a, I>(
     local: &LocalView<'_>,
     swarm: I,
     now: f64,
     config: &TrackerConfig,
+    clocks: &PeerClocks,
 ) -> (GlobalProgress, usize)
 where
     I: IntoIterator<Item = Option<&'a LocalProgress>>,
@@ -111,7 +117,11 @@ where
     let ratio = config
         .peer_contribution_bound
         .then_some(config.max_peer_ratio);
-    let counted = bound_contributions(&peers, global_epoch, now, ratio, target);
+    let elapsed: Vec<f64> = peers
+        .iter()
+        .map(|p| (now - clocks.anchor(p)).max(0.0))
+        .collect();
+    let counted = bound_contributions(&peers, &elapsed, global_epoch, ratio, target);
 
     let mut samples_accumulated: u64 = 0;
     let mut estimated_current = 0.0_f64;
@@ -176,13 +186,14 @@ pub struct Contribution {
     pub bounded: bool,
 }
 
-/// Each peer's counted contribution at `now` (module docs: "Per-peer contribution bound").
+/// Each peer's counted contribution (module docs: "Per-peer contribution bound"), given how
+/// many seconds each has to be extrapolated by (`elapsed[i]`, >= 0, for `peers[i]`).
 /// `max_ratio` = `None` counts every peer as reported (hivemind's semantics); `target` is the
 /// epoch's target batch size (the fair-share floor of the samples caps).
 pub fn bound_contributions(
     peers: &[&LocalProgress],
+    elapsed: &[f64],
     global_epoch: u64,
-    now: f64,
     max_ratio: Option<f64>,
     target: u64,
 ) -> Vec<Contribution> {
@@ -190,11 +201,11 @@ pub fn bound_contributions(
     let Some(ratio) = max_ratio else {
         return peers
             .iter()
-            .map(|p| Contribution {
+            .zip(elapsed)
+            .map(|(p, elapsed)| Contribution {
                 samples_per_second: p.samples_per_second,
                 samples: p.samples_accumulated,
-                estimated: p.samples_accumulated as f64
-                    + (now - p.time).max(0.0) * p.samples_per_second,
+                estimated: p.samples_accumulated as f64 + elapsed * p.samples_per_second,
                 bounded: false,
             })
             .collect();
@@ -218,10 +229,8 @@ pub fn bound_contributions(
 
     // Samples: against the other active peers at the global epoch.
     let at_epoch = |p: &LocalProgress| p.epoch == global_epoch && active(p);
-    let estimate_of = |i: usize| {
-        let p = peers[i];
-        p.samples_accumulated as f64 + (now - p.time).max(0.0) * bounded_speed[i]
-    };
+    let estimate_of =
+        |i: usize| peers[i].samples_accumulated as f64 + elapsed[i] * bounded_speed[i];
     let reported = OthersMedian::new(
         peers
             .iter()
@@ -776,7 +785,8 @@ mod tests {
                 let mut peers: Vec<&LocalProgress> = honest.iter().collect();
                 peers.push(&liar);
                 let global = peers.iter().filter(|p| !p.client_mode).map(|p| p.epoch).max().unwrap();
-                let counted = bound_contributions(&peers, global, NOW, Some(ratio), target);
+                let elapsed: Vec<f64> = peers.iter().map(|p| (NOW - p.time).max(0.0)).collect();
+                let counted = bound_contributions(&peers, &elapsed, global, Some(ratio), target);
                 let active_at = peers
                     .iter()
                     .filter(|q| q.epoch == global && q.samples_per_second > ACTIVE_SPEED)
@@ -877,7 +887,8 @@ mod tests {
                 let liar = LocalProgress { epoch: 0, ..liar };
                 let mut peers: Vec<&LocalProgress> = honest.iter().collect();
                 peers.push(&liar);
-                let counted = bound_contributions(&peers, 0, NOW, Some(10.0), target);
+                let elapsed: Vec<f64> = peers.iter().map(|p| (NOW - p.time).max(0.0)).collect();
+                let counted = bound_contributions(&peers, &elapsed, 0, Some(10.0), target);
                 let c = counted[n];
                 let share = target as f64 / n as f64;
                 prop_assert!(c.samples_per_second <= 10.0 * speed * (1.0 + 1e-12));

@@ -16,6 +16,8 @@
 //! - [`publish_rule`]: v2's rule of when a peer pushes its entry ([`publish_rule::decide`]) and
 //!   which pushes are also stored in the DHT.
 //! - [`swarm_view`]: [`SwarmView`], a v2 peer's merged view of the others' entries.
+//! - [`peer_clocks`]: [`PeerClocks`], each publisher's clock offset as seen from here (where
+//!   the estimator anchors its entries) and [`peer_clocks::signing_expiration`].
 //! - [`records`]: [`SignedEntry`] (sign, encode, decode, verify) and [`ProgressRecord`] (the
 //!   merged dictionary under one key, its limits and rejection counting), wire formats drawn at
 //!   the top of `records/entry.rs` and `records/record.rs`; [`records::gossip`], the v2 gossip
@@ -32,6 +34,7 @@ pub mod config;
 pub mod ema;
 pub mod estimator;
 pub mod identity;
+pub mod peer_clocks;
 pub mod progress;
 pub mod publish_rule;
 pub mod records;
@@ -44,6 +47,7 @@ pub use config::{ConfigError, Protocol, TrackerConfig};
 pub use ema::PerformanceEma;
 pub use estimator::{estimate, LocalView};
 pub use identity::{Identity, IdentityError, PeerKey};
+pub use peer_clocks::PeerClocks;
 pub use progress::{GlobalProgress, LocalProgress, SchemaError};
 pub use publish_rule::{PublishReason, PublishRule};
 pub use records::{

@@ -22,6 +22,7 @@ use thiserror::Error;
 use crate::config::TrackerConfig;
 use crate::ema::PerformanceEma;
 use crate::estimator::{estimate_counting, LocalView};
+use crate::peer_clocks::PeerClocks;
 use crate::progress::{GlobalProgress, LocalProgress};
 use crate::records::ProgressRecord;
 
@@ -87,7 +88,7 @@ impl TrackerState {
             applied_report: 0,
             reported: false,
         };
-        state.reestimate(&ProgressRecord::new(), now);
+        state.reestimate_from(std::iter::empty(), &PeerClocks::new(), now);
         state
     }
 
@@ -173,13 +174,19 @@ impl TrackerState {
         &self.local
     }
 
-    /// Applies fetched entries (or holds them while paused).
-    pub fn apply_fetch(&mut self, record: Arc<ProgressRecord>, now: f64) -> FetchOutcome {
+    /// Applies fetched entries (or holds them while paused), each anchored by its publisher's
+    /// clock offset in `clocks` (the caller observes the entries there first).
+    pub fn apply_fetch(
+        &mut self,
+        record: Arc<ProgressRecord>,
+        clocks: &PeerClocks,
+        now: f64,
+    ) -> FetchOutcome {
         if self.is_paused() {
             self.held = Some(record);
             return FetchOutcome::Held;
         }
-        self.reestimate(&record, now);
+        self.reestimate_from(record.values(), clocks, now);
         self.fetched_this_epoch = true;
         FetchOutcome::Applied
     }
@@ -188,24 +195,26 @@ impl TrackerState {
     /// the other peers) and this peer's own current local progress, which stands in for its
     /// published entry (it is at least as fresh). While paused nothing is applied (`Held`): the
     /// caller applies its view again on resume.
-    pub fn apply_view(&mut self, others: &ProgressRecord, now: f64) -> FetchOutcome {
+    pub fn apply_view(
+        &mut self,
+        others: &ProgressRecord,
+        clocks: &PeerClocks,
+        now: f64,
+    ) -> FetchOutcome {
         if self.is_paused() {
             return FetchOutcome::Held;
         }
         let local = self.local.clone();
         let swarm = others.values().chain(std::iter::once(Some(&local)));
-        self.reestimate_from(swarm, now);
+        self.reestimate_from(swarm, clocks, now);
         self.fetched_this_epoch = true;
         FetchOutcome::Applied
-    }
-
-    fn reestimate(&mut self, record: &ProgressRecord, now: f64) {
-        self.reestimate_from(record.values(), now);
     }
 
     fn reestimate_from<'a>(
         &mut self,
         swarm: impl IntoIterator<Item = Option<&'a LocalProgress>>,
+        clocks: &PeerClocks,
         now: f64,
     ) {
         let view = LocalView {
@@ -213,7 +222,7 @@ impl TrackerState {
             samples_per_second: self.ema.samples_per_second(),
             eps: self.ema.eps(),
         };
-        let (global, clipped) = estimate_counting(&view, swarm, now, &self.config);
+        let (global, clipped) = estimate_counting(&view, swarm, now, &self.config, clocks);
         if clipped > 0 {
             tracing::debug!(
                 clipped,
@@ -231,9 +240,9 @@ impl TrackerState {
         self.ema.pause();
     }
 
-    /// Leaves one level of pause; when the last one ends, held entries are applied. Returns
-    /// whether held entries were applied.
-    pub fn resume(&mut self, now: f64) -> bool {
+    /// Leaves one level of pause; when the last one ends, held entries are applied (anchored
+    /// by `clocks`). Returns whether held entries were applied.
+    pub fn resume(&mut self, clocks: &PeerClocks, now: f64) -> bool {
         if self.pause_depth == 0 {
             return false;
         }
@@ -241,7 +250,7 @@ impl TrackerState {
         self.ema.resume(now);
         if self.pause_depth == 0 {
             if let Some(record) = self.held.take() {
-                self.apply_fetch(record, now);
+                self.apply_fetch(record, clocks, now);
                 return true;
             }
         }
@@ -373,7 +382,7 @@ mod tests {
     #[test]
     fn report_at_another_epoch_does_not_touch_global_samples() {
         let mut s = state();
-        s.apply_fetch(record_of(&[(3, 40, 10.0, T0)]), T0);
+        s.apply_fetch(record_of(&[(3, 40, 10.0, T0)]), &PeerClocks::new(), T0);
         assert_eq!(s.global_progress().epoch, 3);
         assert!(s.ready_to_update_epoch(T0), "behind the swarm");
         s.report(0, 10, T0 + 1.0);
@@ -387,10 +396,13 @@ mod tests {
         s.pause();
         // Read before the epoch change: another peer at epoch 0 with 90 samples.
         let old = record_of(&[(0, 90, 10.0, T0 + 2.0)]);
-        assert_eq!(s.apply_fetch(old, T0 + 2.0), FetchOutcome::Held);
+        assert_eq!(
+            s.apply_fetch(old, &PeerClocks::new(), T0 + 2.0),
+            FetchOutcome::Held
+        );
         assert_eq!(s.update_epoch(None, T0 + 3.0), Ok(1));
         // Nothing older than the epoch change is applied on resume.
-        assert!(!s.resume(T0 + 4.0));
+        assert!(!s.resume(&PeerClocks::new(), T0 + 4.0));
         let global = s.global_progress();
         assert_eq!(global.epoch, 1);
         assert_eq!(global.samples_accumulated, 0);
@@ -400,21 +412,21 @@ mod tests {
     fn fetch_applies_unless_paused_and_held_results_apply_on_resume() {
         let mut s = state();
         assert_eq!(
-            s.apply_fetch(record_of(&[(0, 60, 10.0, T0)]), T0),
+            s.apply_fetch(record_of(&[(0, 60, 10.0, T0)]), &PeerClocks::new(), T0),
             FetchOutcome::Applied
         );
         assert_eq!(s.global_progress().samples_accumulated, 60);
         assert!(s.fetched_this_epoch());
         s.pause();
         assert_eq!(
-            s.apply_fetch(record_of(&[(0, 90, 10.0, T0)]), T0),
+            s.apply_fetch(record_of(&[(0, 90, 10.0, T0)]), &PeerClocks::new(), T0),
             FetchOutcome::Held
         );
         assert_eq!(s.global_progress().samples_accumulated, 60);
         s.pause();
-        assert!(!s.resume(T0 + 1.0), "still paused once");
+        assert!(!s.resume(&PeerClocks::new(), T0 + 1.0), "still paused once");
         assert_eq!(s.global_progress().samples_accumulated, 60);
-        assert!(s.resume(T0 + 1.0));
+        assert!(s.resume(&PeerClocks::new(), T0 + 1.0));
         assert_eq!(s.global_progress().samples_accumulated, 90);
         assert!(!s.is_paused());
     }
@@ -434,9 +446,9 @@ mod tests {
         assert!(!s.fetched_this_epoch());
         assert!(!s.ready_to_update_epoch(T0 + 1e9));
         // Behind the global epoch: the global epoch does not move back.
-        s.apply_fetch(record_of(&[(5, 0, 1.0, T0)]), T0 + 3.0);
+        s.apply_fetch(record_of(&[(5, 0, 1.0, T0)]), &PeerClocks::new(), T0 + 3.0);
         assert_eq!(s.global_progress().epoch, 1, "paused: held");
-        s.resume(T0 + 3.0);
+        s.resume(&PeerClocks::new(), T0 + 3.0);
         assert_eq!(s.global_progress().epoch, 5);
         s.pause();
         assert_eq!(s.update_epoch(Some(5), T0 + 4.0), Ok(5));
@@ -448,10 +460,40 @@ mod tests {
     fn eta_makes_it_ready() {
         let mut s = state();
         // One peer at 10 samples/s with 50 samples: ETA in 5 s.
-        s.apply_fetch(record_of(&[(0, 50, 10.0, T0)]), T0);
+        s.apply_fetch(record_of(&[(0, 50, 10.0, T0)]), &PeerClocks::new(), T0);
         assert!(!s.ready_to_update_epoch(T0 + 4.9));
         assert!(s.ready_to_update_epoch(T0 + 5.0));
         assert_eq!(s.estimated_next_update_time(T0 + 1.0), T0 + 5.0);
+    }
+
+    #[test]
+    fn clocks_behind_or_ahead_neither_rush_nor_stall_the_estimate() {
+        // Three peers at 1 sample/s with 20 samples each (target 100), published at T0 and
+        // first seen 50 ms later; estimated 2 s later.
+        let estimate_with = |skews: [f64; 3], anchored: bool| {
+            let record = record_of(&skews.map(|skew| (0, 20, 1.0, T0 + skew)));
+            let mut clocks = PeerClocks::new();
+            if anchored {
+                clocks.observe_all(record.values(), T0 + 0.05);
+            }
+            let mut s = state();
+            s.apply_fetch(record, &clocks, T0 + 2.0);
+            s.global_progress().eta_next_epoch
+        };
+        let on_time = estimate_with([0.0; 3], true);
+        for skews in [[0.0, 0.0, -5.0], [0.0, 0.0, 5.0], [0.0, -30.0, 5.0]] {
+            let eta = estimate_with(skews, true);
+            assert!(
+                (eta - on_time).abs() < 1e-9,
+                "{skews:?}: {eta} vs {on_time}"
+            );
+        }
+        // hivemind's arithmetic: 5 s behind counts 5 samples that were never made (the ETA
+        // comes 5 / 3 s early); 5 s ahead counts none of the ~2 made since publication.
+        let behind = estimate_with([0.0, 0.0, -5.0], false);
+        assert!(on_time - behind > 1.5, "{behind} vs {on_time}");
+        let ahead = estimate_with([0.0, 0.0, 5.0], false);
+        assert!(ahead - on_time > 0.5, "{ahead} vs {on_time}");
     }
 
     #[test]
@@ -461,16 +503,19 @@ mod tests {
         s.report(0, 30, T0 + 1.0);
         // Two other peers at epoch 0 with 20 samples each.
         let others = record_of(&[(0, 20, 10.0, T0 + 1.0), (0, 20, 10.0, T0 + 1.0)]);
-        assert_eq!(s.apply_view(&others, T0 + 1.0), FetchOutcome::Applied);
+        assert_eq!(
+            s.apply_view(&others, &PeerClocks::new(), T0 + 1.0),
+            FetchOutcome::Applied
+        );
         assert_eq!(s.global_progress().num_peers, 3);
         assert_eq!(s.global_progress().samples_accumulated, 70);
         // A newer local report counts at once at the next application, with no new entry.
         s.report(0, 50, T0 + 2.0);
-        s.apply_view(&others, T0 + 2.0);
+        s.apply_view(&others, &PeerClocks::new(), T0 + 2.0);
         assert_eq!(s.global_progress().samples_accumulated, 90);
         s.pause();
         assert_eq!(
-            s.apply_view(&ProgressRecord::new(), T0 + 3.0),
+            s.apply_view(&ProgressRecord::new(), &PeerClocks::new(), T0 + 3.0),
             FetchOutcome::Held
         );
         assert_eq!(s.global_progress().num_peers, 3);

@@ -39,14 +39,14 @@ pub mod status;
 pub mod tracker;
 
 pub use swarm_progress_core::{
-    backoff, clock, config, ema, estimator, identity, progress, publish_rule, records, swarm_view,
-    tracker_state,
+    backoff, clock, config, ema, estimator, identity, peer_clocks, progress, publish_rule, records,
+    swarm_view, tracker_state,
 };
 pub use swarm_progress_core::{
     Backoff, Clock, ConfigError, GlobalProgress, Identity, IdentityError, LocalProgress,
-    ManualClock, PeerKey, PerformanceEma, ProgressRecord, Protocol, PublishReason, RecordLimits,
-    RejectionCounts, RejectionReason, SharedClock, SignedEntry, SwarmView, SystemClock,
-    TrackerConfig, TrackerState,
+    ManualClock, PeerClocks, PeerKey, PerformanceEma, ProgressRecord, Protocol, PublishReason,
+    RecordLimits, RejectionCounts, RejectionReason, SharedClock, SignedEntry, SwarmView,
+    SystemClock, TrackerConfig, TrackerState,
 };
 
 pub use actors::child::SupervisionPolicy;

@@ -16,6 +16,7 @@ use actix::prelude::*;
 use tracing::warn;
 
 use crate::actors::messages::{ChildStopped, InjectPanic, SharedStats, StopChild};
+use crate::actors::signing_clock::SigningClock;
 use crate::backoff::Backoff;
 use crate::clock::SharedClock;
 use crate::config::TrackerConfig;
@@ -67,6 +68,8 @@ pub(crate) struct ChildContext {
     pub(crate) clock: SharedClock,
     /// The tracker's counters.
     pub(crate) stats: SharedStats,
+    /// The expirations this tracker signs (on the swarm's clock, never going back).
+    pub(crate) signing: SigningClock,
     /// This peer's id, for the logs.
     pub(crate) peer_id: String,
     /// This incarnation of the child (a stop notice of an older one is ignored).

@@ -11,5 +11,6 @@ pub(crate) mod child;
 pub(crate) mod fetcher;
 pub(crate) mod messages;
 pub(crate) mod reporter;
+pub(crate) mod signing_clock;
 pub(crate) mod state_keeper;
 pub(crate) mod supervisor;

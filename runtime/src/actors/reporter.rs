@@ -105,10 +105,15 @@ impl Reporter {
         }));
     }
 
-    /// The latest local progress signed with an expiration of now + `metadata_expiration`
-    /// (`None`, logged, if it cannot be signed).
+    /// The latest local progress signed with an expiration `metadata_expiration` ahead on the
+    /// swarm's clock ([`SigningClock`]) (`None`, logged, if it cannot be signed).
+    ///
+    /// [`SigningClock`]: crate::actors::signing_clock::SigningClock
     fn sign_latest(&self, now: f64) -> Option<SignedEntry> {
-        let expiration = now + self.context.config.metadata_expiration;
+        let expiration = self
+            .context
+            .signing
+            .expiration(now, self.context.config.metadata_expiration);
         SignedEntry::sign(&self.identity, &self.key, Some(&self.latest), expiration)
             .map_err(|e| warn!(error = %e, "cannot sign local progress; not published"))
             .ok()

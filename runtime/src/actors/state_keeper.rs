@@ -25,6 +25,7 @@ use crate::actors::messages::{
 use crate::config::Protocol;
 use crate::dht::Pushed;
 use crate::identity::PeerKey;
+use crate::peer_clocks::PeerClocks;
 use crate::progress::GlobalProgress;
 use crate::status::{TrackerError, TrackerStats};
 use crate::swarm_view::SwarmView;
@@ -45,6 +46,9 @@ pub(crate) struct StateKeeper {
     view: Option<SwarmView>,
     /// v2: when the last push arrived (gossip is heard), this peer's clock.
     last_push_at: Option<f64>,
+    /// The other peers' clock offsets, from when their entries arrive (not checkpointed: a
+    /// restarted StateKeeper learns them again from the next read).
+    clocks: PeerClocks,
     /// `tracker{prefix, peer, actor}` span for this actor's logs.
     span: tracing::Span,
 }
@@ -64,6 +68,7 @@ impl StateKeeper {
         Self {
             view,
             last_push_at: None,
+            clocks: PeerClocks::for_peer(&context.peer_id),
             span: context.span(),
             context,
             state,
@@ -91,7 +96,7 @@ impl StateKeeper {
             let now = self.context.clock.now();
             // A peer that vanished without a tombstone stops counting when its entry expires.
             view.prune_expired(now);
-            self.state.apply_view(view.others(), now);
+            self.state.apply_view(view.others(), &self.clocks, now);
         }
     }
 
@@ -131,11 +136,16 @@ impl Handler<Fetched> for StateKeeper {
     fn handle(&mut self, msg: Fetched, _ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.enter();
         let now = self.context.clock.now();
+        // First sight of each entry version, before anything is estimated from it.
+        self.clocks.observe_all(msg.0.values(), now);
+        self.context
+            .signing
+            .set_swarm_offset(self.clocks.swarm_offset());
         let outcome = match &mut self.view {
-            None => self.state.apply_fetch(msg.0, now),
+            None => self.state.apply_fetch(msg.0, &self.clocks, now),
             Some(view) => {
                 view.merge(&msg.0, now);
-                self.state.apply_view(view.others(), now)
+                self.state.apply_view(view.others(), &self.clocks, now)
             }
         };
         self.snapshot();
@@ -180,7 +190,7 @@ impl Handler<ResumeUpdates> for StateKeeper {
     type Result = ();
 
     fn handle(&mut self, _: ResumeUpdates, _ctx: &mut Context<Self>) {
-        self.state.resume(self.context.clock.now());
+        self.state.resume(&self.clocks, self.context.clock.now());
         self.apply_view();
         self.snapshot();
     }
@@ -214,9 +224,12 @@ impl Handler<Pushed> for StateKeeper {
         TrackerStats::bump(&stats.pushes_received);
         let now = self.context.clock.now();
         self.last_push_at = Some(now);
+        if let Some(progress) = msg.entry.value() {
+            self.clocks.observe(progress, now);
+        }
         if view.offer(msg.subkey, msg.entry, now) | view.prune_expired(now) {
             TrackerStats::bump(&stats.pushes_applied);
-            self.state.apply_view(view.others(), now);
+            self.state.apply_view(view.others(), &self.clocks, now);
             self.snapshot();
         }
     }

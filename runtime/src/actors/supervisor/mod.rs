@@ -35,6 +35,7 @@ use crate::actors::messages::{
     RequestRefresh, ResumeUpdates, SharedStats, Shutdown, UpdateEpoch,
 };
 use crate::actors::reporter::Reporter;
+use crate::actors::signing_clock::SigningClock;
 use crate::actors::state_keeper::StateKeeper;
 use crate::clock::SharedClock;
 use crate::config::{Protocol, TrackerConfig};
@@ -59,6 +60,8 @@ pub(crate) struct TrackerChannels {
     pub health: Arc<watch::Sender<Health>>,
     /// Counters.
     pub stats: SharedStats,
+    /// The expirations the tracker signs.
+    pub(crate) signing: SigningClock,
 }
 
 impl TrackerChannels {
@@ -72,6 +75,7 @@ impl TrackerChannels {
             global: Arc::new(global),
             health: Arc::new(health),
             stats: SharedStats::default(),
+            signing: SigningClock::default(),
         }
     }
 }
@@ -167,6 +171,7 @@ impl Supervisor {
             config: self.config.clone(),
             clock: self.clock.clone(),
             stats: self.channels.stats.clone(),
+            signing: self.channels.signing.clone(),
             peer_id: self.identity.peer_id(),
             generation: record.generation,
             supervisor: me.clone().recipient(),
@@ -478,7 +483,10 @@ impl Handler<Shutdown> for Supervisor {
         self.stop_child(ActorKind::Fetcher);
         self.stop_child(ActorKind::Reporter);
         let key = self.config.progress_key();
-        let expiration = self.clock.now() + self.config.metadata_expiration;
+        let expiration = self
+            .channels
+            .signing
+            .expiration(self.clock.now(), self.config.metadata_expiration);
         let tombstone = SignedEntry::sign(&self.identity, &key, None, expiration);
         let gateway = self.gateway();
         let subkey = self.identity.public_key();
