@@ -31,6 +31,11 @@ pub const CLOCK_SAMPLES: usize = 8;
 /// the default `max_expiration_ahead`: a peer further ahead has its entries refused anyway.
 pub const MAX_CLOCK_OFFSET: f64 = 600.0;
 
+/// When [`PeerClocks::swarm_offset`] moves by more than this (seconds), a tracker signs its
+/// entry again at once instead of at its next publication: a peer that learns its clock is
+/// minutes off must not wait out a republish period before the others can count it.
+pub const RESIGN_STEP: f64 = 1.0;
+
 /// A publisher not observed for this long (seconds) is forgotten.
 pub const FORGET_AFTER: f64 = 600.0;
 

@@ -41,17 +41,21 @@ pub enum PublishReason {
     Heartbeat,
     /// The tracker is shutting down (a tombstone).
     Tombstone,
+    /// This peer learned that its clock is further from the swarm's than its last entry
+    /// assumed, and signs it again ([`crate::peer_clocks::RESIGN_STEP`]).
+    ClockCorrected,
 }
 
 impl PublishReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [PublishReason; 6] = [
+    pub const ALL: [PublishReason; 7] = [
         PublishReason::First,
         PublishReason::EpochChanged,
         PublishReason::Drift,
         PublishReason::SpeedChanged,
         PublishReason::Heartbeat,
         PublishReason::Tombstone,
+        PublishReason::ClockCorrected,
     ];
 
     /// A stable snake_case label (metrics, logs).
@@ -63,6 +67,7 @@ impl PublishReason {
             PublishReason::SpeedChanged => "speed_changed",
             PublishReason::Heartbeat => "heartbeat",
             PublishReason::Tombstone => "tombstone",
+            PublishReason::ClockCorrected => "clock_corrected",
         }
     }
 
@@ -203,7 +208,10 @@ pub fn store_due(
     now: f64,
 ) -> bool {
     match reason {
-        PublishReason::First | PublishReason::EpochChanged | PublishReason::Tombstone => true,
+        PublishReason::First
+        | PublishReason::EpochChanged
+        | PublishReason::Tombstone
+        | PublishReason::ClockCorrected => true,
         _ => last_store.is_none_or(|at| now - at >= rule.store_interval),
     }
 }

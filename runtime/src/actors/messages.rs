@@ -74,7 +74,13 @@ pub(crate) struct InjectPanic(pub ActorKind);
 /// New local progress to publish (StateKeeper -> Supervisor -> Reporter).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
-pub(crate) struct Publish(pub LocalProgress);
+pub(crate) struct Publish {
+    /// The progress.
+    pub progress: LocalProgress,
+    /// Publish now even if the progress did not change: this peer's clock offset to the swarm
+    /// moved, so the expiration it signs did.
+    pub clock_corrected: bool,
+}
 
 /// Entries fetched from the swarm (Fetcher -> Supervisor -> StateKeeper). Replies with the DHT
 /// time of the next scheduled fetch.

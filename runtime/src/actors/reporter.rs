@@ -20,7 +20,7 @@ use tracing::{debug, warn};
 use crate::actors::child::ChildContext;
 use crate::actors::messages::{child_hooks, InjectPanic, Publish, StopChild};
 use crate::config::{seconds, Protocol};
-use crate::dht::DhtHandle;
+use crate::dht::{DhtError, DhtHandle};
 use crate::identity::Identity;
 use crate::progress::LocalProgress;
 use crate::publish_rule::{decide, store_due, Decision, PublishReason, PublishRule, Published};
@@ -49,6 +49,8 @@ pub(crate) struct Reporter {
     pushed: Option<Published>,
     /// v2: when an entry was last stored in the DHT.
     last_store: Option<f64>,
+    /// v2: consecutive failed pushes (drives the retry backoff).
+    push_failures: u32,
     /// v2: the timer of the next decision (a deferred push or the heartbeat).
     push_timer: Option<SpawnHandle>,
     /// v2: a store deferred by the store interval (the DHT copy catches up with a push that
@@ -72,6 +74,7 @@ impl Reporter {
             rule,
             pushed: None,
             last_store: None,
+            push_failures: 0,
             push_timer: None,
             store_timer: None,
             span: context.span(),
@@ -217,12 +220,37 @@ impl Reporter {
             entry,
             self.context.config.request_timeout(),
         );
-        ctx.spawn(push.into_actor(self).map(|result, act, _ctx| {
-            if let Err(e) = result {
-                let _span = act.span.clone().entered();
-                TrackerStats::bump(&act.context.stats.publishes_failed);
-                warn!(error = %e, "push failed");
+        let pushed_at = now;
+        ctx.spawn(push.into_actor(self).map(move |result, act, ctx| {
+            let Err(e) = result else {
+                act.push_failures = 0;
+                return;
+            };
+            let _span = act.span.clone().entered();
+            TrackerStats::bump(&act.context.stats.publishes_failed);
+            act.push_failures = act.push_failures.saturating_add(1);
+            // Typically no topic peer is known yet (a node that just joined): push again with
+            // backoff rather than leave the others without this entry until the heartbeat.
+            let heartbeat = act.rule.map_or(1.0, |rule| rule.heartbeat);
+            let retry_in = act
+                .context
+                .config
+                .retry_delay(act.push_failures - 1, heartbeat);
+            if matches!(e, DhtError::NoTopicPeers) {
+                debug!(
+                    failures = act.push_failures,
+                    retry_in, "push reached no peer yet"
+                );
+            } else {
+                warn!(error = %e, failures = act.push_failures, retry_in, "push failed");
             }
+            ctx.run_later(seconds(retry_in), move |act, ctx| {
+                // Unless something newer was pushed meanwhile.
+                if act.pushed.as_ref().is_some_and(|p| p.at == pushed_at) {
+                    let now = act.context.clock.now();
+                    act.push(reason, now, ctx);
+                }
+            });
         }));
         if store_due(&rule, reason, self.last_store, now) {
             if let Some(timer) = self.store_timer.take() {
@@ -261,11 +289,14 @@ impl Handler<Publish> for Reporter {
     type Result = ();
 
     fn handle(&mut self, msg: Publish, ctx: &mut Context<Self>) {
-        self.latest = msg.0;
-        if self.rule.is_some() {
-            self.decide(ctx);
-        } else {
-            self.publish_or_mark(ctx);
+        self.latest = msg.progress;
+        match self.rule {
+            Some(_) if msg.clock_corrected => {
+                let now = self.context.clock.now();
+                self.push(PublishReason::ClockCorrected, now, ctx);
+            }
+            Some(_) => self.decide(ctx),
+            None => self.publish_or_mark(ctx),
         }
     }
 }

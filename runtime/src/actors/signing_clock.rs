@@ -20,12 +20,11 @@ struct Signing {
 pub(crate) struct SigningClock(Arc<Mutex<Signing>>);
 
 impl SigningClock {
-    /// The StateKeeper's latest estimate of this clock minus the swarm's typical clock.
-    pub(crate) fn set_swarm_offset(&self, offset: f64) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .swarm_offset = offset;
+    /// The StateKeeper's latest estimate of this clock minus the swarm's typical clock;
+    /// returns the previous one.
+    pub(crate) fn set_swarm_offset(&self, offset: f64) -> f64 {
+        let mut signing = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut signing.swarm_offset, offset)
     }
 
     /// The expiration to sign now for an entry living `lifetime` seconds: on the swarm's clock,

@@ -25,7 +25,7 @@ use crate::actors::messages::{
 use crate::config::Protocol;
 use crate::dht::Pushed;
 use crate::identity::PeerKey;
-use crate::peer_clocks::PeerClocks;
+use crate::peer_clocks::{PeerClocks, RESIGN_STEP};
 use crate::progress::GlobalProgress;
 use crate::status::{TrackerError, TrackerStats};
 use crate::swarm_view::SwarmView;
@@ -101,8 +101,10 @@ impl StateKeeper {
     }
 
     fn publish_local(&self) {
-        self.publish
-            .do_send(Publish(self.state.local_progress().clone()));
+        self.publish.do_send(Publish {
+            progress: self.state.local_progress().clone(),
+            clock_corrected: false,
+        });
     }
 }
 
@@ -138,9 +140,20 @@ impl Handler<Fetched> for StateKeeper {
         let now = self.context.clock.now();
         // First sight of each entry version, before anything is estimated from it.
         self.clocks.observe_all(msg.0.values(), now);
-        self.context
-            .signing
-            .set_swarm_offset(self.clocks.swarm_offset());
+        let swarm_offset = self.clocks.swarm_offset();
+        let previous = self.context.signing.set_swarm_offset(swarm_offset);
+        if (swarm_offset - previous).abs() > RESIGN_STEP {
+            // This clock is further from the swarm's than the last entry assumed: its
+            // expiration may already be past for the others. Sign it again now.
+            debug!(
+                swarm_offset,
+                previous, "clock offset to the swarm changed; republishing"
+            );
+            self.publish.do_send(Publish {
+                progress: self.state.local_progress().clone(),
+                clock_corrected: true,
+            });
+        }
         let outcome = match &mut self.view {
             None => self.state.apply_fetch(msg.0, &self.clocks, now),
             Some(view) => {

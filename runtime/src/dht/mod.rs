@@ -107,6 +107,10 @@ pub enum DhtError {
     /// The gateway only answers the pull messages (v1), not [`Push`] and [`Subscribe`].
     #[error("the DHT gateway does not carry gossip (protocol v2)")]
     NoGossip,
+    /// A push reached no peer: none is known to be subscribed to the topic yet (a node that
+    /// just joined). The pusher retries; the DHT store covers readers meanwhile.
+    #[error("no peer subscribed to the gossip topic yet")]
+    NoTopicPeers,
     /// The operation failed (network error, no peers, injected failure).
     #[error("DHT operation failed: {0}")]
     Failed(String),

@@ -7,6 +7,7 @@ mod kademlia;
 mod liar;
 mod push;
 mod record_flow;
+mod skew;
 mod supervision;
 mod support;
 mod swarm;

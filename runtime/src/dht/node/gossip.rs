@@ -229,7 +229,8 @@ impl Topics {
     }
 
     /// Publishes `entry` on `key`'s topic after checking it as any receiver will. A publish
-    /// that reaches no peer (none subscribed yet) is not an error: the DHT store covers it.
+    /// that reaches no peer (none subscribed yet) is [`DhtError::NoTopicPeers`], so the
+    /// pusher tries again once the mesh may have formed.
     pub(super) fn publish(
         &mut self,
         gossip: &mut GossipBehaviour,
@@ -248,8 +249,11 @@ impl Topics {
                 bump(&stats.gossip_published, 1);
                 Ok(())
             }
-            Err(gossipsub::PublishError::NoPeersSubscribedToTopic)
-            | Err(gossipsub::PublishError::Duplicate) => {
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                bump(&stats.gossip_publish_failed, 1);
+                Err(DhtError::NoTopicPeers)
+            }
+            Err(gossipsub::PublishError::Duplicate) => {
                 bump(&stats.gossip_publish_failed, 1);
                 Ok(())
             }
