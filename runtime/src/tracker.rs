@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::actors::child::SupervisionPolicy;
 use crate::actors::messages::{
@@ -101,13 +101,17 @@ impl ProgressTracker {
         Self::start_with(config, dht, TrackerOptions::default()).await
     }
 
-    /// Starts a tracker on the current actix arbiter.
+    /// Starts a tracker on the current actix arbiter. Like hivemind's tracker, it returns once
+    /// its first read of the swarm is applied (so a peer joining a running swarm never
+    /// believes it is alone or at epoch 0), or has failed, or `request_timeout` has passed.
     pub async fn start_with(
         config: TrackerConfig,
         dht: impl GatewayFactory,
         options: TrackerOptions,
     ) -> Result<Self, TrackerError> {
-        Self::launch(config, Box::new(dht), options)
+        let tracker = Self::launch(config, Box::new(dht), options)?;
+        tracker.first_read().await;
+        Ok(tracker)
     }
 
     /// Starts a tracker on its own actix System in a background thread, with default options.
@@ -127,8 +131,11 @@ impl ProgressTracker {
             .name(format!("swarm-progress-{}", config.prefix))
             .spawn(move || {
                 let system = System::new();
-                let started =
-                    system.block_on(async move { Self::launch(config, Box::new(dht), options) });
+                let started = system.block_on(async move {
+                    let tracker = Self::launch(config, Box::new(dht), options)?;
+                    tracker.first_read().await;
+                    Ok::<_, TrackerError>(tracker)
+                });
                 let health = started.as_ref().ok().map(|t| t.health.clone());
                 let _ = tx.send(started);
                 if let Some(health) = health {
@@ -198,6 +205,27 @@ impl ProgressTracker {
             background: None,
         };
         Ok(handle)
+    }
+
+    /// Waits until the first read of the swarm is applied or has failed, the tracker is no
+    /// longer running, or `request_timeout` has passed (PROTOCOL.md §6.5).
+    async fn first_read(&self) {
+        let deadline = Instant::now() + self.config.request_timeout();
+        let mut state = self.state.clone();
+        loop {
+            let applied = state.borrow_and_update().fetched_this_epoch();
+            let failed = self.stats.fetches_failed.load(Ordering::Relaxed) > 0;
+            if applied || failed || *self.health.borrow() != Health::Running {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            // A failed read changes no state: look at the counters again every 20 ms.
+            let wait = (deadline - now).min(Duration::from_millis(20));
+            let _ = tokio::time::timeout(wait, state.changed()).await;
+        }
     }
 
     // ---- non-blocking reads -------------------------------------------------------------

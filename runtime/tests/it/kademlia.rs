@@ -632,3 +632,47 @@ async fn a_read_before_the_first_connection_waits_for_it_and_sees_the_swarm() {
     newcomer.node.stop();
     seed.stop();
 }
+
+/// A tracker joining a running swarm knows the swarm's epoch as soon as `start` returns
+/// (hivemind's initial fetch): `start` waits for its first read, bounded by the request
+/// timeout, so a trainer never sees itself alone at epoch 0 for a refresh period.
+#[actix_rt::test]
+async fn a_tracker_joining_a_running_swarm_knows_its_epoch_when_start_returns() {
+    use swarm_progress::ProgressTracker;
+    let (seed, seed_addr) = start_node(node_config(vec![])).await;
+    let config = || crate::support::fast_config("joining", 1000);
+    let peer = || {
+        KademliaPeer::new(
+            Arc::new(Identity::generate().unwrap()),
+            node_config(vec![seed_addr.clone()]),
+            SystemClock::shared(),
+        )
+    };
+    let running = ProgressTracker::start(config(), peer()).await.unwrap();
+    {
+        let guard = running.pause_updates().await.unwrap();
+        assert_eq!(guard.update_epoch(Some(7)).await.unwrap(), 7);
+    }
+    running.report_local_progress(7, 100).unwrap();
+    // The swarm's record says epoch 7.
+    assert!(
+        eventually(PATIENCE, || {
+            futures::executor::block_on(seed.node.get("joining_progress".into(), true))
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.values().flatten().any(|p| p.epoch == 7))
+        })
+        .await
+    );
+    let started = std::time::Instant::now();
+    let newcomer = ProgressTracker::start(config(), peer()).await.unwrap();
+    let waited = started.elapsed();
+    let global = newcomer.global_progress();
+    assert_eq!(global.epoch, 7, "{global:?}");
+    assert!(global.num_peers >= 1, "{global:?}");
+    assert!(newcomer.fetched_this_epoch());
+    println!("FIGURES joining: start returned with the swarm's epoch after {waited:?}");
+    let _ = newcomer.shutdown(Duration::from_secs(5)).await;
+    let _ = running.shutdown(Duration::from_secs(5)).await;
+    seed.node.stop();
+}
