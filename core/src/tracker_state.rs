@@ -144,8 +144,20 @@ impl TrackerState {
 
     /// Records local progress; returns the local progress to publish.
     pub fn report(&mut self, epoch: u64, samples: u64, now: f64) -> &LocalProgress {
+        self.report_with(epoch, samples, true, now)
+    }
+
+    /// [`TrackerState::report`], where `update_global_samples = false` leaves the global
+    /// samples as they are until the next read (hivemind's `update_global_samples` argument).
+    pub fn report_with(
+        &mut self,
+        epoch: u64,
+        samples: u64,
+        update_global_samples: bool,
+        now: f64,
+    ) -> &LocalProgress {
         let previous = self.local.samples_accumulated;
-        if epoch == self.local.epoch && epoch == self.global.epoch {
+        if update_global_samples && epoch == self.local.epoch && epoch == self.global.epoch {
             // May go down, e.g. when a trainer resets its counter.
             self.global.samples_accumulated = if samples >= previous {
                 self.global
@@ -342,6 +354,19 @@ mod tests {
         // 100 samples at eps speed: ETA far away, not ready.
         assert!(!s.ready_to_update_epoch(T0 + 1e6));
         assert!(s.estimated_next_update_time(T0) > T0 + 1e20);
+    }
+
+    #[test]
+    fn a_report_without_update_global_samples_leaves_the_global_samples() {
+        let mut s = state();
+        s.report(0, 30, T0 + 1.0);
+        s.report_with(0, 80, false, T0 + 2.0);
+        assert_eq!(s.global_progress().samples_accumulated, 30);
+        // The local progress and the speed move all the same.
+        assert_eq!(s.local_progress().samples_accumulated, 80);
+        assert!((s.samples_per_second() - 50.0).abs() < 1e-9);
+        s.report(0, 90, T0 + 3.0);
+        assert_eq!(s.global_progress().samples_accumulated, 40);
     }
 
     #[test]

@@ -67,6 +67,31 @@ impl Default for TrackerOptions {
     }
 }
 
+/// Reports this handle sent that the StateKeeper may not have applied yet: read-your-writes
+/// views replay them, in order, on the latest snapshot ([`ProgressTracker::with_view`]).
+#[derive(Debug)]
+struct SentReports {
+    /// Sequence number of the next report (the first is 1).
+    next_seq: u64,
+    /// Sent and not known to be applied, oldest first.
+    pending: std::collections::VecDeque<ReportProgress>,
+}
+
+impl SentReports {
+    /// Beyond this many unapplied reports (a StateKeeper far behind, or restarting) the oldest
+    /// are dropped from views: they only approximate until it catches up.
+    const MAX_PENDING: usize = 1024;
+}
+
+impl Default for SentReports {
+    fn default() -> Self {
+        Self {
+            next_seq: 1,
+            pending: std::collections::VecDeque::new(),
+        }
+    }
+}
+
 /// A background actix System owned by a tracker started with [`ProgressTracker::spawn`].
 struct Background {
     thread: Option<std::thread::JoinHandle<()>>,
@@ -88,7 +113,7 @@ pub struct ProgressTracker {
     home: ThreadId,
     shutdown_requested: AtomicBool,
     /// The last report sent, numbered; reads apply it to the snapshot until the StateKeeper has.
-    last_report: Mutex<ReportProgress>,
+    last_report: Mutex<SentReports>,
     background: Option<Background>,
 }
 
@@ -197,11 +222,7 @@ impl ProgressTracker {
             arbiter: Arbiter::current(),
             home: std::thread::current().id(),
             shutdown_requested: AtomicBool::new(false),
-            last_report: Mutex::new(ReportProgress {
-                epoch: 0,
-                samples: 0,
-                seq: 0,
-            }),
+            last_report: Mutex::new(SentReports::default()),
             background: None,
         };
         Ok(handle)
@@ -234,17 +255,25 @@ impl ProgressTracker {
     /// StateKeeper has not applied it yet (read-your-writes: a report is visible to the very next
     /// read). Clones the snapshot only in that case.
     fn with_view<R>(&self, read: impl FnOnce(&TrackerState) -> R) -> R {
-        let report = *self
+        let mut sent = self
             .last_report
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let snapshot = self.state.borrow();
-        if report.seq <= snapshot.applied_report() {
+        let applied = snapshot.applied_report();
+        while sent.pending.front().is_some_and(|r| r.seq <= applied) {
+            sent.pending.pop_front();
+        }
+        if sent.pending.is_empty() {
             return read(&snapshot);
         }
         let mut view = snapshot.clone();
         drop(snapshot);
-        view.report(report.epoch, report.samples, self.clock.now());
+        let now = self.clock.now();
+        for r in &sent.pending {
+            view.report_with(r.epoch, r.samples, r.update_global_samples, now);
+        }
+        drop(sent);
         read(&view)
     }
 
@@ -360,18 +389,36 @@ impl ProgressTracker {
     /// Reports the local epoch and the samples accumulated in it. Does not wait; reports are
     /// applied in order and published by the Reporter.
     pub fn report_local_progress(&self, epoch: u64, samples: u64) -> Result<(), TrackerError> {
+        self.report_local_progress_with(epoch, samples, true)
+    }
+
+    /// [`ProgressTracker::report_local_progress`] with hivemind's `update_global_samples`:
+    /// `false` publishes the local progress but leaves this peer's global samples as they are
+    /// until the next read.
+    pub fn report_local_progress_with(
+        &self,
+        epoch: u64,
+        samples: u64,
+        update_global_samples: bool,
+    ) -> Result<(), TrackerError> {
         self.check_usable()?;
         let mut last = self
             .last_report
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *last = ReportProgress {
+        let report = ReportProgress {
             epoch,
             samples,
-            seq: last.seq + 1,
+            update_global_samples,
+            seq: last.next_seq,
         };
+        last.next_seq += 1;
+        if last.pending.len() == SentReports::MAX_PENDING {
+            last.pending.pop_front();
+        }
+        last.pending.push_back(report);
         // Sent under the lock so sequence numbers reach the StateKeeper in order.
-        self.supervisor.do_send(*last);
+        self.supervisor.do_send(report);
         Ok(())
     }
 

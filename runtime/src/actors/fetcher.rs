@@ -29,6 +29,8 @@ pub(crate) struct Fetcher {
     again: bool,
     /// Consecutive failures (drives the retry backoff).
     failures: u32,
+    /// When the last read began: nudges never start reads closer than `min_refresh_period`.
+    last_started: Option<std::time::Instant>,
     /// `tracker{prefix, peer, actor}` span for this actor's logs.
     span: tracing::Span,
 }
@@ -47,6 +49,7 @@ impl Fetcher {
             in_flight: false,
             again: false,
             failures: 0,
+            last_started: None,
         }
     }
 
@@ -55,6 +58,7 @@ impl Fetcher {
             ctx.cancel_future(timer);
         }
         self.in_flight = true;
+        self.last_started = Some(std::time::Instant::now());
         let get = self.dht.get(
             self.key.clone(),
             true,
@@ -89,11 +93,30 @@ impl Fetcher {
                 }
             };
             if std::mem::take(&mut act.again) {
-                act.fetch(ctx);
+                act.fetch_soon(ctx);
             } else {
                 act.schedule(ctx, next - now);
             }
         }));
+    }
+
+    /// A nudge ([`FetchNow`]): reads now, or once `min_refresh_period` has passed since the
+    /// last read began, so a caller nudging in a loop does not read in a loop. The timer it
+    /// replaces was never due sooner (every scheduled read is at least that far apart).
+    fn fetch_soon(&mut self, ctx: &mut Context<Self>) {
+        let min = seconds(self.context.config.min_refresh_period);
+        match self.last_started.map(|at| at.elapsed()) {
+            Some(elapsed) if elapsed < min => {
+                if let Some(timer) = self.timer.take() {
+                    ctx.cancel_future(timer);
+                }
+                self.timer = Some(ctx.run_later(min - elapsed, |act, ctx| {
+                    act.timer = None;
+                    act.fetch(ctx);
+                }));
+            }
+            _ => self.fetch(ctx),
+        }
     }
 
     fn schedule(&mut self, ctx: &mut Context<Self>, delay: f64) {
@@ -130,7 +153,7 @@ impl Handler<FetchNow> for Fetcher {
         if self.in_flight {
             self.again = true;
         } else {
-            self.fetch(ctx);
+            self.fetch_soon(ctx);
         }
     }
 }

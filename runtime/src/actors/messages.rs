@@ -30,6 +30,9 @@ pub(crate) struct ReportProgress {
     pub epoch: u64,
     /// Samples accumulated in it.
     pub samples: u64,
+    /// Whether the extra samples are added to the global samples at once (hivemind's
+    /// `update_global_samples`).
+    pub update_global_samples: bool,
     /// The handle's sequence number of this report (lets reads see a report that was sent but
     /// not yet applied).
     pub seq: u64,

@@ -122,7 +122,8 @@ impl Handler<ReportProgress> for StateKeeper {
     fn handle(&mut self, msg: ReportProgress, _ctx: &mut Context<Self>) {
         let _span = self.span.clone().entered();
         let now = self.context.clock.now();
-        self.state.report(msg.epoch, msg.samples, now);
+        self.state
+            .report_with(msg.epoch, msg.samples, msg.update_global_samples, now);
         self.state.set_applied_report(msg.seq);
         TrackerStats::bump(&self.context.stats.reports);
         trace!(epoch = msg.epoch, samples = msg.samples, "local progress");

@@ -227,6 +227,26 @@ async fn a_report_is_visible_to_the_very_next_read() {
 }
 
 #[actix_rt::test]
+async fn a_report_without_update_global_samples_leaves_the_global_samples() {
+    let net = MemoryNetwork::new(SystemClock::shared());
+    let a = ProgressTracker::start(fast_config("noglobal", 100), net.peer().unwrap())
+        .await
+        .unwrap();
+    // Paused, so that no read re-estimates the global samples meanwhile.
+    let guard = a.pause_updates().await.unwrap();
+    a.report_local_progress(0, 10).unwrap();
+    assert_eq!(a.global_progress().samples_accumulated, 10);
+    a.report_local_progress_with(0, 60, false).unwrap();
+    assert_eq!(a.local_progress().samples_accumulated, 60);
+    assert_eq!(a.global_progress().samples_accumulated, 10);
+    // hivemind's arithmetic: the 50 samples reported without updating stay uncounted until
+    // the next read; the next 10 count.
+    a.report_local_progress_with(0, 70, true).unwrap();
+    assert_eq!(a.global_progress().samples_accumulated, 20);
+    drop(guard);
+}
+
+#[actix_rt::test]
 async fn dropping_the_handle_shuts_down_in_the_background() {
     let net = MemoryNetwork::new(SystemClock::shared());
     let silent_peer = net.peer().unwrap();
@@ -251,4 +271,39 @@ async fn dropping_the_handle_shuts_down_in_the_background() {
         "{:?}",
         b.global_progress()
     );
+}
+
+/// `request_refresh` reads now, but a caller nudging in a loop does not read in a loop: reads
+/// start at least `min_refresh_period` apart (hivemind has no such call; PROTOCOL.md §6.5).
+#[actix_rt::test]
+async fn request_refresh_reads_at_once_but_never_faster_than_min_refresh_period() {
+    use std::sync::atomic::Ordering;
+    let net = MemoryNetwork::new(SystemClock::shared());
+    let config = swarm_progress::TrackerConfig {
+        min_refresh_period: 0.5,
+        default_refresh_period: 30.0,
+        max_refresh_period: 60.0,
+        ..fast_config("nudge", 1000)
+    };
+    let t = ProgressTracker::start(config, net.peer().unwrap())
+        .await
+        .unwrap();
+    let reads = || t.stats().fetches_ok.load(Ordering::Relaxed);
+    // Alone, the next scheduled read is 30 s away: a nudge is served by its own read.
+    assert!(eventually(PATIENCE, || reads() >= 1).await);
+    let before = reads();
+    let started = std::time::Instant::now();
+    t.request_refresh();
+    assert!(eventually(PATIENCE, || reads() > before).await);
+    // Nudged every 5 ms for 1.2 s.
+    while started.elapsed() < Duration::from_millis(1200) {
+        t.request_refresh();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let made = reads() - before;
+    // One at once, then at most one per 0.5 s (+1 in flight at the end).
+    let most = 2 + (elapsed / 0.5) as u64;
+    assert!(made >= 1 && made <= most, "{made} reads in {elapsed:.2} s");
+    t.shutdown(Duration::from_secs(5)).await.unwrap();
 }

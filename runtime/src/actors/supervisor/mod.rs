@@ -430,6 +430,7 @@ impl Handler<UpdateEpoch> for Supervisor {
                     act.last_report = Some(ReportProgress {
                         epoch,
                         samples: 0,
+                        update_global_samples: true,
                         seq,
                     });
                     Ok(epoch)
