@@ -15,8 +15,10 @@ pub struct TrackerConfig {
     pub prefix: String,
     /// Samples the whole swarm accumulates per epoch.
     pub target_batch_size: u64,
-    /// A client reports progress but does not drive the global epoch.
-    pub client_mode: bool,
+    /// A client reports progress but does not drive the global epoch. `None` (the default)
+    /// follows the node, as hivemind's `client_mode=None` follows its DHT: a node that listens
+    /// on no address cannot be dialed and is a client.
+    pub client_mode: Option<bool>,
     /// Never read the swarm more often than this.
     pub min_refresh_period: f64,
     /// Never read the swarm less often than this.
@@ -112,7 +114,7 @@ impl Default for TrackerConfig {
         Self {
             prefix: "swarm-progress".to_owned(),
             target_batch_size: 4096,
-            client_mode: false,
+            client_mode: None,
             min_refresh_period: 0.5,
             max_refresh_period: 10.0,
             default_refresh_period: 3.0,

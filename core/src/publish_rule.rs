@@ -103,6 +103,12 @@ pub enum Decision {
     IdleUntil(f64),
 }
 
+/// Seconds after the first push at which it is pushed once more, unless something newer was:
+/// a node that just joined knows few topic peers and no mesh yet (gossip's heartbeat is 1 s),
+/// so its first push may reach only some of the swarm, which would otherwise learn of it at
+/// their next anti-entropy read (10 s or more).
+pub const FIRST_PUSH_REPEAT: f64 = 2.0;
+
 /// The thresholds of the rule, from the tracker settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PublishRule {

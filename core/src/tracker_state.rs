@@ -67,7 +67,7 @@ impl TrackerState {
             samples_accumulated: 0,
             samples_per_second: ema.samples_per_second(),
             time: now.max(0.0),
-            client_mode: config.client_mode,
+            client_mode: config.client_mode.unwrap_or(false),
         };
         let mut state = Self {
             global: GlobalProgress {

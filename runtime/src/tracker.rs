@@ -193,6 +193,9 @@ impl ProgressTracker {
         options: TrackerOptions,
     ) -> Result<Self, TrackerError> {
         config.validate()?;
+        let mut config = config;
+        // Unset: follows the node (hivemind's `client_mode=None`).
+        config.client_mode = Some(config.client_mode.unwrap_or_else(|| dht.is_client()));
         if System::try_current().is_none() {
             return Err(TrackerError::Runtime(
                 "ProgressTracker::start needs a running actix System; use ProgressTracker::spawn"

@@ -31,7 +31,9 @@ pub fn run(args: NodeArgs, global: &GlobalFlags) -> Result<(), CliError> {
         if let Some(interval) = args.status_interval {
             settings.node.status_interval = interval;
         }
-        settings.tracker.client_mode |= with_tracker;
+        if with_tracker {
+            settings.tracker.client_mode = Some(true);
+        }
     })?;
     let every = settings.node.status_interval()?;
     init_logging(&settings.logging.level, global, Some(&settings));

@@ -33,7 +33,7 @@ pub fn run(args: WatchArgs, global: &GlobalFlags) -> Result<(), CliError> {
         if let Some(target) = args.target_batch_size {
             settings.tracker.target_batch_size = target;
         }
-        settings.tracker.client_mode = true;
+        settings.tracker.client_mode = Some(true);
     })?;
     if settings.logging.level == "info" && std::env::var_os("RUST_LOG").is_none() {
         // Keep the progress output readable.

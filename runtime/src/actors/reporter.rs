@@ -23,7 +23,9 @@ use crate::config::{seconds, Protocol};
 use crate::dht::{DhtError, DhtHandle};
 use crate::identity::Identity;
 use crate::progress::LocalProgress;
-use crate::publish_rule::{decide, store_due, Decision, PublishReason, PublishRule, Published};
+use crate::publish_rule::{
+    decide, store_due, Decision, PublishReason, PublishRule, Published, FIRST_PUSH_REPEAT,
+};
 use crate::records::SignedEntry;
 use crate::status::TrackerStats;
 
@@ -221,6 +223,14 @@ impl Reporter {
             self.context.config.request_timeout(),
         );
         let pushed_at = now;
+        if reason == PublishReason::First {
+            ctx.run_later(seconds(FIRST_PUSH_REPEAT), move |act, ctx| {
+                if act.pushed.as_ref().is_some_and(|p| p.at == pushed_at) {
+                    let now = act.context.clock.now();
+                    act.push(PublishReason::Heartbeat, now, ctx);
+                }
+            });
+        }
         ctx.spawn(push.into_actor(self).map(move |result, act, ctx| {
             let Err(e) = result else {
                 act.push_failures = 0;

@@ -158,4 +158,8 @@ impl GatewayFactory for KademliaPeer {
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(node.clone());
         Ok(DhtHandle::of(&KademliaGateway::new(node).start()))
     }
+
+    fn is_client(&self) -> bool {
+        self.config.listen.is_empty()
+    }
 }

@@ -293,11 +293,21 @@ pub trait GatewayFactory: Send + 'static {
 
     /// Starts a gateway actor on the current arbiter.
     fn start(&self) -> Result<DhtHandle, DhtError>;
+
+    /// Whether this peer cannot be dialed by others (a libp2p node listening on nothing): a
+    /// tracker whose `client_mode` is unset is then a client, as in hivemind.
+    fn is_client(&self) -> bool {
+        false
+    }
 }
 
 impl GatewayFactory for Box<dyn GatewayFactory> {
     fn identity(&self) -> Arc<Identity> {
         (**self).identity()
+    }
+
+    fn is_client(&self) -> bool {
+        (**self).is_client()
     }
 
     fn start(&self) -> Result<DhtHandle, DhtError> {

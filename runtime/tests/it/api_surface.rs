@@ -31,6 +31,8 @@ fn the_embedding_api_keeps_its_names_and_signatures() {
     let _: fn(&ProgressTracker) -> GlobalProgress = ProgressTracker::global_progress;
     let _: fn(&ProgressTracker, u64, u64) -> Result<(), TrackerError> =
         ProgressTracker::report_local_progress;
+    let _: fn(&ProgressTracker, u64, u64, bool) -> Result<(), TrackerError> =
+        ProgressTracker::report_local_progress_with;
     let _ = |config: TrackerConfig, peer: MemoryPeer| ProgressTracker::spawn(config, peer);
     let _ = estimator::estimate::<std::iter::Empty<Option<&LocalProgress>>>;
     // Metrics and logs label the state-keeping actor as before.

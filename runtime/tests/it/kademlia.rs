@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use swarm_progress::{
-    Clock, GatewayFactory, Identity, KademliaPeer, LocalProgress, Multiaddr, NodeConfig,
+    Clock, DhtError, GatewayFactory, Identity, KademliaPeer, LocalProgress, Multiaddr, NodeConfig,
     NodeHandle, ProgressRecord, RecordLimits, RejectionReason, SignedEntry, SystemClock,
 };
 
@@ -521,14 +521,13 @@ impl LateSeed {
 async fn bootstrap_retries_until_the_seed_comes_up() {
     let (late_seed, seed_addr) = LateSeed::reserve();
     let (a, _) = start_node(node_config(vec![seed_addr])).await;
-    // Alone, a store lands in the local replica.
+    // Before the node has reached any peer, a store waits for it (bounded by the node's
+    // request timeout, 5 s here) instead of landing only in the local replica.
     let first = entry(&a.identity, 1, 60.0);
-    assert_eq!(
-        a.node
-            .store(KEY.into(), a.identity.public_key(), first)
-            .await,
-        Ok(true)
-    );
+    let first_store = {
+        let (node, subkey, first) = (a.node.clone(), a.identity.public_key(), first.clone());
+        actix_rt::spawn(async move { node.store(KEY.into(), subkey, first).await })
+    };
     assert!(
         eventually(PATIENCE, || a
             .node
@@ -546,6 +545,9 @@ async fn bootstrap_retries_until_the_seed_comes_up() {
         .await,
         "never joined the seed"
     );
+    assert_eq!(first_store.await.unwrap(), Ok(true));
+    let on_seed = read_until(&seed, 1).await.unwrap();
+    assert_eq!(on_seed.get(&a.identity.public_key()), Some(&first));
     let second = entry(&a.identity, 2, 70.0);
     a.node
         .store(KEY.into(), a.identity.public_key(), second.clone())
@@ -675,4 +677,119 @@ async fn a_tracker_joining_a_running_swarm_knows_its_epoch_when_start_returns() 
     let _ = newcomer.shutdown(Duration::from_secs(5)).await;
     let _ = running.shutdown(Duration::from_secs(5)).await;
     seed.node.stop();
+}
+
+/// `client_mode` unset follows the node, as in hivemind: a node that listens on no address
+/// cannot be dialed, so its tracker is a client (counted, never driving the epoch); a node
+/// that listens is a trainer; an explicit setting wins either way.
+#[actix_rt::test]
+async fn client_mode_follows_the_node_unless_set() {
+    use swarm_progress::ProgressTracker;
+    let (seed, seed_addr) = start_node(node_config(vec![])).await;
+    let start = |listen: bool, client_mode: Option<bool>| {
+        let mut node = node_config(vec![seed_addr.clone()]);
+        if !listen {
+            node.listen.clear();
+        }
+        let peer = KademliaPeer::new(
+            Arc::new(Identity::generate().unwrap()),
+            node,
+            SystemClock::shared(),
+        );
+        let config = swarm_progress::TrackerConfig {
+            client_mode,
+            ..crate::support::fast_config("following", 1000)
+        };
+        ProgressTracker::start(config, peer)
+    };
+    let trainer = start(true, None).await.unwrap();
+    let undialable = start(false, None).await.unwrap();
+    let forced_trainer = start(false, Some(false)).await.unwrap();
+    let forced_client = start(true, Some(true)).await.unwrap();
+    assert!(!trainer.local_progress().client_mode);
+    assert!(undialable.local_progress().client_mode);
+    assert!(!forced_trainer.local_progress().client_mode);
+    assert!(forced_client.local_progress().client_mode);
+    // The undialable node still takes part: everyone counts 4 peers, 2 of them clients.
+    let all = [&trainer, &undialable, &forced_trainer, &forced_client];
+    assert!(
+        eventually(PATIENCE, || all.iter().all(|t| {
+            let g = t.global_progress();
+            g.num_peers == 4 && g.num_clients == 2
+        }))
+        .await,
+        "{:?}",
+        all.iter().map(|t| t.global_progress()).collect::<Vec<_>>()
+    );
+    for t in all {
+        let _ = t.shutdown(Duration::from_secs(5)).await;
+    }
+    seed.node.stop();
+}
+
+/// A store issued before the node has reached any peer waits for the first connection, as a
+/// read does, instead of answering `Ok` having reached no one: a tracker's first entry (stored
+/// at start, then only every 30 s while idle) used to stay invisible to readers until its
+/// republication. Here from a node that cannot be dialed, whose replicas only learn of the
+/// entry through its own put.
+#[actix_rt::test]
+async fn a_store_before_the_first_connection_waits_for_it_and_reaches_the_replicas() {
+    let (seed, seed_addr) = start_node(node_config(vec![])).await;
+    let mut nodes = vec![seed];
+    for _ in 0..3 {
+        nodes.push(start_node(node_config(vec![seed_addr.clone()])).await.0);
+    }
+    let mut config = node_config(vec![seed_addr.clone()]);
+    config.listen.clear();
+    let identity = Arc::new(Identity::generate().unwrap());
+    let newcomer = NodeHandle::start(&identity, config, SystemClock::shared()).unwrap();
+    // At once: the node is still dialing the seed.
+    let stored = newcomer
+        .store(KEY.into(), identity.public_key(), entry(&identity, 5, 60.0))
+        .await;
+    assert_eq!(stored, Ok(true));
+    for (i, node) in nodes.iter().enumerate() {
+        let mut seen = false;
+        assert!(
+            eventually(PATIENCE, || {
+                seen = seen
+                    || futures::executor::block_on(node.node.get(KEY.into(), true))
+                        .ok()
+                        .flatten()
+                        .is_some_and(|r| r.get(&identity.public_key()).is_some());
+                seen
+            })
+            .await,
+            "node {i} never read the newcomer's first entry"
+        );
+    }
+    newcomer.stop();
+    for node in nodes {
+        node.node.stop();
+    }
+}
+
+/// A node that never reaches its bootstrap peer answers parked reads and stores with a
+/// timeout after its `request_timeout`: no call hangs, and a store that reached no one is not
+/// reported as a success.
+#[actix_rt::test]
+async fn a_node_that_never_joins_times_out_its_parked_requests() {
+    let (_never, seed_addr) = LateSeed::reserve();
+    let config = NodeConfig {
+        request_timeout: Duration::from_secs(1),
+        ..node_config(vec![seed_addr])
+    };
+    let (a, _) = start_node(config).await;
+    let stored = a
+        .node
+        .store(
+            KEY.into(),
+            a.identity.public_key(),
+            entry(&a.identity, 1, 60.0),
+        )
+        .await;
+    assert!(matches!(stored, Err(DhtError::Timeout(_))), "{stored:?}");
+    let read = a.node.get(KEY.into(), true).await;
+    assert!(matches!(read, Err(DhtError::Timeout(_))), "{read:?}");
+    a.node.stop();
 }

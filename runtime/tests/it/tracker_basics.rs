@@ -129,7 +129,7 @@ async fn a_client_at_a_higher_epoch_does_not_move_the_global_epoch() {
         .await
         .unwrap();
     let client_config = swarm_progress::TrackerConfig {
-        client_mode: true,
+        client_mode: Some(true),
         ..fast_config("client", 1000)
     };
     let client = ProgressTracker::start(client_config, net.peer().unwrap())

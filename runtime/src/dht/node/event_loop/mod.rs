@@ -34,6 +34,31 @@ use crate::records::{ProgressRecord, SignedEntry};
 mod reads;
 use reads::{GetReply, PendingGet};
 
+/// Where a store's outcome goes: whether the entry changed this node's copy.
+type StoreReply = oneshot::Sender<Result<bool, DhtError>>;
+
+/// A request parked until the node first reaches a bootstrap peer
+/// (`EventLoop::before_join`), or until the node's `request_timeout` has passed.
+struct Parked {
+    since: Instant,
+    request: BeforeJoin,
+}
+
+/// What a parked request is.
+enum BeforeJoin {
+    Get {
+        key: String,
+        latest: bool,
+        reply: GetReply,
+    },
+    Store {
+        key: String,
+        subkey: PeerKey,
+        entry: SignedEntry,
+        reply: StoreReply,
+    },
+}
+
 /// A store in flight.
 struct PendingPut {
     reply: oneshot::Sender<Result<bool, DhtError>>,
@@ -70,11 +95,13 @@ pub(super) struct EventLoop {
     /// does not serve whole records to every lookup that passes by.
     read_cache: HashMap<RecordKey, ProgressRecord>,
     listen_addrs: Vec<Multiaddr>,
-    /// Reads that came before the node first reached a bootstrap peer: answered once it does
-    /// (the caller's own timeout bounds the wait), so a tracker's first read sees the swarm
-    /// instead of an empty store. `None` once the node has joined (or has no bootstrap peers):
-    /// a node that later loses every peer answers from its store at once, as before.
-    gets_before_join: Option<Vec<(String, bool, GetReply)>>,
+    /// Reads and stores that came before the node first reached a bootstrap peer: run once it
+    /// does, in order (the caller's own timeout bounds the wait), so a tracker's first read sees
+    /// the swarm instead of an empty store, and its first store reaches the key's replicas
+    /// instead of only this node (it used to answer `Ok` having reached no one). `None` once
+    /// the node has joined (or has no bootstrap peers): a node that later loses every peer
+    /// answers from its store at once, as before.
+    before_join: Option<Vec<Parked>>,
     /// When to dial the bootstrap peers.
     bootstrap: BootstrapSchedule,
     /// v2: the gossip topics this node follows.
@@ -122,7 +149,7 @@ impl EventLoop {
             replica_lookups: HashMap::new(),
             read_cache: HashMap::new(),
             listen_addrs: Vec::new(),
-            gets_before_join: has_others.then(Vec::new),
+            before_join: has_others.then(Vec::new),
             bootstrap,
         }
     }
@@ -160,7 +187,32 @@ impl EventLoop {
         &mut self.swarm.behaviour_mut().kad
     }
 
+    /// Parked requests older than `request_timeout` fail with a timeout: the node has not
+    /// reached any peer yet (a store put nowhere is not a success; the tracker retries it).
+    fn expire_before_join(&mut self) {
+        let timeout = self.config.request_timeout;
+        let Some(parked) = &mut self.before_join else {
+            return;
+        };
+        let (expired, kept): (Vec<Parked>, Vec<Parked>) =
+            parked.drain(..).partition(|p| p.since.elapsed() >= timeout);
+        *parked = kept;
+        for p in expired {
+            match p.request {
+                BeforeJoin::Get { reply, .. } => {
+                    bump(&self.stats.gets_failed, 1);
+                    let _ = reply.send(Err(DhtError::Timeout(timeout)));
+                }
+                BeforeJoin::Store { reply, .. } => {
+                    bump(&self.stats.stores_failed, 1);
+                    let _ = reply.send(Err(DhtError::Timeout(timeout)));
+                }
+            }
+        }
+    }
+
     fn on_housekeeping(&mut self) {
+        self.expire_before_join();
         // Drop expired entries so peers are not served dead ones.
         self.kad().store_mut().prune_expired();
         let now = self.clock.now();
@@ -276,13 +328,19 @@ impl EventLoop {
         }
     }
 
-    fn store(
-        &mut self,
-        key: String,
-        subkey: PeerKey,
-        entry: SignedEntry,
-        reply: oneshot::Sender<Result<bool, DhtError>>,
-    ) {
+    fn store(&mut self, key: String, subkey: PeerKey, entry: SignedEntry, reply: StoreReply) {
+        if let Some(parked) = &mut self.before_join {
+            parked.push(Parked {
+                since: Instant::now(),
+                request: BeforeJoin::Store {
+                    key,
+                    subkey,
+                    entry,
+                    reply,
+                },
+            });
+            return;
+        }
         let now = self.clock.now();
         if let Err(reason) = entry.validate(&key, &subkey, now, &self.config.limits) {
             bump(&self.stats.stores_failed, 1);
@@ -342,6 +400,25 @@ impl EventLoop {
                     .put_record_to(record, peers.into_iter(), Quorum::One))
             }
             None => self.kad().put_record(record, Quorum::One),
+        }
+    }
+
+    /// The node reached a peer: the reads and stores parked until then go out now, in order
+    /// (see `EventLoop::before_join`); those whose caller gave up are dropped.
+    fn release_before_join(&mut self) {
+        for parked in self.before_join.take().unwrap_or_default() {
+            match parked.request {
+                BeforeJoin::Get { key, latest, reply } if !reply.is_closed() => {
+                    self.get(key, latest, reply)
+                }
+                BeforeJoin::Store {
+                    key,
+                    subkey,
+                    entry,
+                    reply,
+                } if !reply.is_closed() => self.store(key, subkey, entry, reply),
+                _ => {}
+            }
         }
     }
 
@@ -427,7 +504,7 @@ impl EventLoop {
             _ => {}
         }
         if connected {
-            self.release_gets_before_join();
+            self.release_before_join();
         }
     }
 

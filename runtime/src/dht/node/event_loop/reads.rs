@@ -7,7 +7,7 @@ use std::time::Instant;
 use libp2p::kad::{self, GetRecordOk, QueryId, RecordKey};
 use tokio::sync::oneshot;
 
-use super::EventLoop;
+use super::{BeforeJoin, EventLoop, Parked};
 use crate::dht::node::stats::bump;
 use crate::dht::DhtError;
 use crate::records::ProgressRecord;
@@ -51,8 +51,11 @@ impl EventLoop {
             let _ = reply.send(Ok(Some(local)));
             return;
         }
-        if let Some(parked) = &mut self.gets_before_join {
-            parked.push((key, latest, reply));
+        if let Some(parked) = &mut self.before_join {
+            parked.push(Parked {
+                since: Instant::now(),
+                request: BeforeJoin::Get { key, latest, reply },
+            });
             return;
         }
         if self.swarm.connected_peers().next().is_none() {
@@ -72,16 +75,6 @@ impl EventLoop {
                 started: Instant::now(),
             },
         );
-    }
-
-    /// The node reached a peer: the reads parked until then go out now (see
-    /// `EventLoop::gets_before_join`).
-    pub(super) fn release_gets_before_join(&mut self) {
-        for (key, latest, reply) in self.gets_before_join.take().unwrap_or_default() {
-            if !reply.is_closed() {
-                self.get(key, latest, reply);
-            }
-        }
     }
 
     pub(super) fn on_get(
