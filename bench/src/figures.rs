@@ -285,6 +285,7 @@ impl Report {
                 ("scale", transport, options.node_threads)
             }
             Mode::Process => ("process", "tcp", 0),
+            Mode::Standalone => ("standalone", "tcp", 0),
         };
         Self {
             mode,

@@ -19,6 +19,8 @@ pub mod peer;
 pub mod process;
 pub mod resources;
 pub mod scale;
+pub mod shadow;
+pub mod standalone;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -82,6 +84,9 @@ pub enum Mode {
     },
     /// One OS process per peer, loopback TCP.
     Process,
+    /// Standalone peers, each started on its own (under Shadow, or on separate hosts) and
+    /// collected from their result files.
+    Standalone,
 }
 
 impl Mode {
@@ -91,6 +96,7 @@ impl Mode {
             Mode::Scale { tcp: false } => "scale (memory)",
             Mode::Scale { tcp: true } => "scale (tcp)",
             Mode::Process => "process (tcp)",
+            Mode::Standalone => "standalone (tcp)",
         }
     }
 }
@@ -156,6 +162,8 @@ impl BenchOptions {
         let max = match self.mode {
             Mode::Process => 256,
             Mode::Scale { .. } => 2000,
+            // Each peer only needs N for the target; Shadow runs go past 10,000.
+            Mode::Standalone => 1_000_000,
         };
         if self.peers == 0 || self.peers > max {
             return Err(BenchError::Options(format!(
@@ -255,6 +263,9 @@ pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
     match options.mode {
         Mode::Scale { tcp } => scale::run(&options, tcp).await,
         Mode::Process => process::run(&options).await,
+        Mode::Standalone => Err(BenchError::Options(
+            "standalone peers run one by one (`standalone`) and are collected (`collect`)".into(),
+        )),
     }
 }
 

@@ -78,6 +78,28 @@ struct WorkloadFlags {
 }
 
 impl WorkloadFlags {
+    /// These flags as arguments, to pass them on to standalone peers.
+    fn to_args(&self) -> Vec<String> {
+        let refresh = match self.refresh {
+            RefreshArg::Fast => "fast",
+            RefreshArg::Default => "default",
+        };
+        [
+            ("--peers", self.peers.to_string()),
+            ("--refresh", refresh.to_string()),
+            ("--protocol", self.protocol.as_str().to_string()),
+            ("--batch-size", self.batch_size.to_string()),
+            ("--period-ms", self.period_ms.to_string()),
+            ("--duration", self.duration.to_string()),
+            ("--epoch-seconds", self.epoch_seconds.to_string()),
+            ("--probe-ms", self.probe_ms.to_string()),
+            ("--rate-spread", self.rate_spread.to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_string(), value])
+        .collect()
+    }
+
     /// The benchmark options these flags describe (checked by `BenchOptions::validate` when
     /// they run; here only what cannot become a `Duration`).
     fn options(&self, mode: bench::Mode) -> Result<bench::BenchOptions, bench::BenchError> {
@@ -107,6 +129,76 @@ impl WorkloadFlags {
     }
 }
 
+/// The flags of `standalone` besides the workload.
+#[derive(Debug, Args)]
+struct StandaloneFlags {
+    /// This peer's index (0..peers).
+    #[arg(long)]
+    index: usize,
+    /// The seed's address, with /p2p/<peer id>; omit for the seed itself.
+    #[arg(long)]
+    bootstrap: Option<String>,
+    /// The address to listen on: the host's own, e.g. /ip4/11.0.0.5/tcp/4001.
+    #[arg(long, default_value = "/ip4/127.0.0.1/tcp/0")]
+    listen: String,
+    /// The identity file (`swarm-progress keygen` writes one); default: a fresh identity.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Start the epoch phase this many seconds after this process started.
+    #[arg(long, conflicts_with = "start_at")]
+    start_after: Option<f64>,
+    /// Start the epoch phase at this time (Unix seconds).
+    #[arg(long)]
+    start_at: Option<f64>,
+    /// Train this many seconds more after the phase, so the others' phases end first.
+    #[arg(long, default_value_t = 5.0)]
+    linger: f64,
+    /// Dial every connection from a fresh port (needed under Shadow).
+    #[arg(long)]
+    fresh_ports: bool,
+    /// Where this peer's figures go (JSON).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+impl StandaloneFlags {
+    /// The standalone peer these flags describe; the message names the flag at fault.
+    fn peer(&self) -> Result<bench::standalone::Standalone, bench::BenchError> {
+        let bad = |flag: &str, e: &dyn std::fmt::Display| {
+            bench::BenchError::Options(format!("{flag}: {e}"))
+        };
+        let bootstrap = self
+            .bootstrap
+            .as_deref()
+            .map(|b| b.parse().map_err(|e| bad("--bootstrap", &e)))
+            .transpose()?;
+        let listen = self.listen.parse().map_err(|e| bad("--listen", &e))?;
+        let start = match (self.start_after, self.start_at) {
+            (Some(after), None) if after.is_finite() && after >= 0.0 => {
+                bench::standalone::StartAt::AfterOwnStart(after)
+            }
+            (None, Some(at)) if at.is_finite() => bench::standalone::StartAt::Unix(at),
+            _ => {
+                return Err(bench::BenchError::Options(
+                    "give one of --start-after (seconds >= 0) or --start-at (Unix seconds)".into(),
+                ))
+            }
+        };
+        let linger = Duration::try_from_secs_f64(self.linger)
+            .map_err(|_| bench::BenchError::Options("--linger must be seconds >= 0".into()))?;
+        Ok(bench::standalone::Standalone {
+            index: self.index,
+            bootstrap,
+            listen,
+            key_file: self.key_file.clone(),
+            start,
+            out: self.out.clone(),
+            linger,
+            fresh_ports: self.fresh_ports,
+        })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Benchmark the reference workload: in one process (--mode scale) or one OS process per
@@ -120,6 +212,59 @@ enum Command {
         /// Scale mode over loopback TCP instead of the in-memory transport.
         #[arg(long)]
         tcp: bool,
+        /// Write the figures as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// One peer that runs on its own (under the Shadow simulator, or on separate hosts): joins
+    /// through --bootstrap (none: it is the seed), starts the epoch phase at --start-after
+    /// seconds after its own start (or --start-at, Unix seconds), writes its figures to --out,
+    /// trains --linger seconds more, then leaves with its tombstone and exits 0.
+    Standalone {
+        #[command(flatten)]
+        workload: WorkloadFlags,
+        #[command(flatten)]
+        peer: StandaloneFlags,
+    },
+    /// Writes a Shadow scenario for --peers standalone peers (one per simulated host) into
+    /// --dir: shadow.yaml, graph.gml, the seed's key, and results/ for their figures. Run it
+    /// with `shadow --data-directory DIR/shadow.data DIR/shadow.yaml`, then `collect`.
+    ShadowConfig {
+        #[command(flatten)]
+        workload: WorkloadFlags,
+        /// The network: calibration (like loopback) or volunteer (5 regions, home links).
+        #[arg(long, default_value = "volunteer")]
+        graph: String,
+        /// Where the scenario goes.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Simulated seconds before the common start of the epoch phase.
+        #[arg(long, default_value_t = 60.0)]
+        setup: f64,
+        /// Simulated seconds over which the peers' processes start (within --setup).
+        #[arg(long, default_value_t = 20.0)]
+        join_spread: f64,
+        /// Seconds each peer trains on after its phase.
+        #[arg(long, default_value_t = 5.0)]
+        linger: f64,
+        /// Shadow's worker threads.
+        #[arg(long, default_value_t = 2)]
+        parallelism: usize,
+        /// The swarm-progress-bench binary the hosts run (default: this one).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
+    /// The figures of a run of standalone peers, from the directory of their --out files:
+    /// prints the markdown row, and writes JSON with --out.
+    Collect {
+        #[command(flatten)]
+        workload: WorkloadFlags,
+        /// The directory of the peers' result files.
+        #[arg(long)]
+        results: PathBuf,
+        /// Seconds the peers were given before the common start (reported as set-up time).
+        #[arg(long, default_value_t = 0.0)]
+        setup: f64,
         /// Write the figures as JSON here.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -160,15 +305,97 @@ fn run(
     };
     let options = workload.options(mode)?;
     let report = actix::System::new().block_on(bench::run(options))?;
+    print_report(&report, out)
+}
+
+/// Writes the markdown row of `report` to stdout and its JSON to `out`.
+fn print_report(report: &bench::Report, out: Option<PathBuf>) -> Result<(), bench::BenchError> {
     println!("{}", bench::Report::markdown_header());
     println!("{}", report.markdown_row());
     if let Some(path) = out {
-        let text = serde_json::to_string(&report)
+        let text = serde_json::to_string(report)
             .map_err(|e| bench::BenchError::Output(format!("{}: {e}", path.display())))?;
         std::fs::write(&path, text + "\n")
             .map_err(|e| bench::BenchError::Output(format!("{}: {e}", path.display())))?;
     }
     Ok(())
+}
+
+/// `standalone`: one peer on its own.
+fn standalone(workload: &WorkloadFlags, flags: &StandaloneFlags) -> Result<(), bench::BenchError> {
+    let options = workload.options(bench::Mode::Standalone)?;
+    if flags.index >= options.peers {
+        return Err(bench::BenchError::Options(format!(
+            "--index {} must be below --peers {}",
+            flags.index, options.peers
+        )));
+    }
+    let peer = flags.peer()?;
+    actix::System::new().block_on(bench::standalone::run(&options, &peer))
+}
+
+/// `shadow-config`: writes a Shadow scenario.
+#[allow(clippy::too_many_arguments)]
+fn shadow_config(
+    workload: &WorkloadFlags,
+    graph: &str,
+    dir: &std::path::Path,
+    setup: f64,
+    join_spread: f64,
+    linger: f64,
+    parallelism: usize,
+    binary: Option<PathBuf>,
+) -> Result<(), bench::BenchError> {
+    let options = workload.options(bench::Mode::Standalone)?;
+    options.validate()?;
+    let graph = bench::shadow::Graph::parse(graph).ok_or_else(|| {
+        bench::BenchError::Options(format!(
+            "--graph must be calibration or volunteer, got {graph:?}"
+        ))
+    })?;
+    let positive = |flag: &str, v: f64| {
+        (v.is_finite() && v >= 0.0)
+            .then_some(v)
+            .ok_or_else(|| bench::BenchError::Options(format!("{flag} must be seconds >= 0")))
+    };
+    if join_spread >= setup {
+        return Err(bench::BenchError::Options(
+            "--join-spread must be shorter than --setup".into(),
+        ));
+    }
+    let binary = match binary {
+        Some(path) => path,
+        None => std::env::current_exe()
+            .map_err(|e| bench::BenchError::Options(format!("--binary: {e}")))?,
+    };
+    let scenario = bench::shadow::Scenario {
+        peers: options.peers,
+        graph,
+        binary,
+        workload_args: workload.to_args(),
+        setup_s: positive("--setup", setup)?,
+        join_spread_s: positive("--join-spread", join_spread)?,
+        duration_s: options.duration.as_secs_f64(),
+        linger_s: positive("--linger", linger)?,
+        parallelism: parallelism.max(1),
+    };
+    let written = scenario.write(dir)?;
+    println!("config {}", written.config.display());
+    println!("results {}", written.results.display());
+    println!("seed {}", written.seed_addr);
+    Ok(())
+}
+
+/// `collect`: the figures of a run of standalone peers.
+fn collect(
+    workload: &WorkloadFlags,
+    results: &std::path::Path,
+    setup: f64,
+    out: Option<PathBuf>,
+) -> Result<(), bench::BenchError> {
+    let options = workload.options(bench::Mode::Standalone)?;
+    let report = bench::standalone::collect(&options, results, setup)?;
+    print_report(&report, out)
 }
 
 /// `peer`: one peer of a process-mode run.
@@ -196,6 +423,40 @@ fn main() -> ExitCode {
             index,
             bootstrap,
         } => (peer(workload, *index, bootstrap), format!("peer {index}: ")),
+        Command::Standalone { workload, peer } => {
+            (standalone(workload, peer), format!("peer {}: ", peer.index))
+        }
+        Command::Collect {
+            workload,
+            results,
+            setup,
+            out,
+        } => (
+            collect(workload, results, *setup, out.clone()),
+            String::new(),
+        ),
+        Command::ShadowConfig {
+            workload,
+            graph,
+            dir,
+            setup,
+            join_spread,
+            linger,
+            parallelism,
+            binary,
+        } => (
+            shadow_config(
+                workload,
+                graph,
+                dir,
+                *setup,
+                *join_spread,
+                *linger,
+                *parallelism,
+                binary.clone(),
+            ),
+            String::new(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,7 +24,7 @@ use super::{
     latency_phase, spawn_probe, start_err, BenchError, BenchOptions, Latencies, NodeCounters,
     ProbeStop,
 };
-use swarm_progress::simulation::SimulatedTrainer;
+use swarm_progress::simulation::{SimulatedTrainer, TrainerLog};
 use swarm_progress::ProgressTracker;
 
 /// What a peer tells its parent.
@@ -100,6 +100,72 @@ fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
     rx
 }
 
+/// Peer `index`'s trainer: the reference workload, its steps staggered across the period.
+pub(crate) fn reference_trainer(options: &BenchOptions, index: usize) -> SimulatedTrainer {
+    SimulatedTrainer {
+        batch: options.batch_size,
+        period: options.peer_period(index),
+        start_epoch: 0,
+        start_delay: options
+            .period
+            .mul_f64(index as f64 / options.peers.max(1) as f64),
+    }
+}
+
+/// The epoch phase of peer `index`, from `start`: the reference trainer with its probe, and
+/// what it did and used (without latencies), with the trainer's log.
+pub(crate) async fn epoch_phase(
+    index: usize,
+    options: &BenchOptions,
+    tracker: &Rc<ProgressTracker>,
+    peer: &KademliaPeer,
+    start: Instant,
+) -> (PeerResult, TrainerLog) {
+    tokio::time::sleep_until(start.into()).await;
+    let node = peer.node();
+    let nodes: Vec<_> = node.iter().cloned().collect();
+    let bytes = || NodeCounters::read(&nodes);
+    let cpu_before = cpu_seconds();
+    let bytes_before = bytes();
+    let stop_probe = Rc::new(ProbeStop::default());
+    let probe = spawn_probe(vec![tracker.clone()], options.probe, stop_probe.clone());
+    let log = reference_trainer(options, index)
+        .run(tracker, u64::MAX, options.duration)
+        .await;
+    stop_probe.stop();
+    let first_ready = probe.await.unwrap_or_default();
+    let phase_s = start.elapsed().as_secs_f64();
+    let cpu_s = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
+    let bytes_after = bytes();
+    let pss = pss_mib();
+
+    let secs = |t: Instant| t.saturating_duration_since(start).as_secs_f64();
+    let result = PeerResult {
+        index,
+        reports: log
+            .reports
+            .iter()
+            .map(|r| (r.epoch, r.samples, secs(r.at)))
+            .collect(),
+        transitions: log
+            .transitions
+            .iter()
+            .map(|t| (t.from, t.to, secs(t.at)))
+            .collect(),
+        first_ready: first_ready
+            .into_iter()
+            .map(|((_, epoch), at)| (epoch, secs(at)))
+            .collect(),
+        phase_s,
+        cpu_s,
+        peak_rss_mib: peak_rss_mib(),
+        pss_mib: pss,
+        counters: bytes_after.since(bytes_before),
+        latencies: None,
+    };
+    (result, log)
+}
+
 /// Runs peer `index` of the swarm described by `options`, joining through `bootstrap`.
 pub async fn run(
     index: usize,
@@ -148,29 +214,8 @@ pub async fn run(
             }
         }
     };
-    tokio::time::sleep_until(start.into()).await;
-
-    // Epoch phase.
+    let (mut result, log) = epoch_phase(index, options, &tracker, &peer, start).await;
     let node = peer.node();
-    let nodes: Vec<_> = node.iter().cloned().collect();
-    let bytes = || NodeCounters::read(&nodes);
-    let cpu_before = cpu_seconds();
-    let bytes_before = bytes();
-    let stop_probe = Rc::new(ProbeStop::default());
-    let probe = spawn_probe(vec![tracker.clone()], options.probe, stop_probe.clone());
-    let trainer = SimulatedTrainer {
-        batch: options.batch_size,
-        period: options.peer_period(index),
-        start_epoch: 0,
-        start_delay: options.period.mul_f64(index as f64 / n as f64),
-    };
-    let log = trainer.run(&tracker, u64::MAX, options.duration).await;
-    stop_probe.stop();
-    let first_ready = probe.await.unwrap_or_default();
-    let phase_s = start.elapsed().as_secs_f64();
-    let cpu_s = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
-    let bytes_after = bytes();
-    let pss = pss_mib();
 
     // Peer 0 measures the DHT while the others keep training, once every peer's epoch phase is
     // over (they end up to one step after the common deadline): its hundreds of requests a
@@ -196,7 +241,7 @@ pub async fn run(
         let trainer = SimulatedTrainer {
             start_epoch: log.final_epoch(0),
             start_delay: Duration::ZERO,
-            ..trainer
+            ..reference_trainer(options, index)
         };
         let tracker = tracker.clone();
         let limit = options.latency_limit + Duration::from_secs(60);
@@ -206,30 +251,7 @@ pub async fn run(
         None
     };
 
-    let secs = |t: Instant| t.saturating_duration_since(start).as_secs_f64();
-    let result = PeerResult {
-        index,
-        reports: log
-            .reports
-            .iter()
-            .map(|r| (r.epoch, r.samples, secs(r.at)))
-            .collect(),
-        transitions: log
-            .transitions
-            .iter()
-            .map(|t| (t.from, t.to, secs(t.at)))
-            .collect(),
-        first_ready: first_ready
-            .into_iter()
-            .map(|((_, epoch), at)| (epoch, secs(at)))
-            .collect(),
-        phase_s,
-        cpu_s,
-        peak_rss_mib: peak_rss_mib(),
-        pss_mib: pss,
-        counters: bytes_after.since(bytes_before),
-        latencies,
-    };
+    result.latencies = latencies;
     say(&PeerMessage::Result(Box::new(result)))?;
 
     // Until the parent says stop (or goes away), bounded.

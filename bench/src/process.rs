@@ -189,8 +189,20 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
     peers.stop(Duration::from_secs(15));
     seed.stop();
 
+    let ordered: Vec<PeerResult> = (0..n).filter_map(|i| results.remove(&i)).collect();
+    Ok(report_from_results(options, setup_seconds, ordered))
+}
+
+/// The figures of a run from its peers' results (process mode, and standalone peers'
+/// files): times in the results are seconds since the common start of the epoch phase.
+pub(crate) fn report_from_results(
+    options: &BenchOptions,
+    setup_seconds: f64,
+    mut ordered: Vec<PeerResult>,
+) -> Report {
+    let n = ordered.len();
+    let start = Instant::now();
     let at = |t: f64| start + Duration::from_secs_f64(t.max(0.0));
-    let mut ordered: Vec<PeerResult> = (0..n).filter_map(|i| results.remove(&i)).collect();
     ordered.sort_by_key(|r| r.index);
     let runs: Vec<PeerRun> = ordered
         .iter()
@@ -248,12 +260,5 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
             .collect::<Vec<_>>(),
         phase,
     );
-    Ok(Report::new(
-        options,
-        setup_seconds,
-        phase,
-        swarm,
-        per_peer,
-        &latencies,
-    ))
+    Report::new(options, setup_seconds, phase, swarm, per_peer, &latencies)
 }

@@ -43,6 +43,10 @@ pub struct NodeConfig {
     /// v2: the swarm's `tracker.publish_min_interval`, the steady rate one peer's gossip
     /// messages are admitted at (after a short burst).
     pub gossip_min_interval: f64,
+    /// Dial every TCP connection from a fresh local port instead of the listening port. Off by
+    /// default (reusing the port helps NAT traversal); needed under the Shadow simulator, which
+    /// does not emulate port reuse.
+    pub dial_from_fresh_ports: bool,
 }
 
 impl Default for NodeConfig {
@@ -61,6 +65,7 @@ impl Default for NodeConfig {
             replication: std::num::NonZeroUsize::new(5).expect("5 is not zero"),
             deny: Vec::new(),
             gossip_min_interval: 0.5,
+            dial_from_fresh_ports: false,
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - `command.rs`: the commands a handle sends to the event loop.
 //! - `swarm.rs`: building the swarm: identity, transports, Kademlia, Identify, deny list.
 //! - `metered.rs`: byte counting on every connection, below Noise and Yamux.
+//! - `fresh_ports.rs`: dialing from fresh ports (`NodeConfig::dial_from_fresh_ports`, for the
+//!   Shadow simulator).
 //! - `stats.rs`: [`NodeStats`].
 //! - `event_loop/`: the loop that owns the swarm: stores and events (`mod.rs`), reads
 //!   (`reads.rs`).
@@ -36,6 +38,7 @@ mod bootstrap;
 mod command;
 mod config;
 mod event_loop;
+mod fresh_ports;
 mod gossip;
 mod handle;
 mod metered;

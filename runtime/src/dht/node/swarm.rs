@@ -15,6 +15,7 @@ use libp2p::{
     allow_block_list, identify, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
 };
 
+use super::fresh_ports::FreshPorts;
 use super::gossip::{build_gossip, GossipBehaviour};
 use super::{Metered, NodeConfig, NodeStats};
 use crate::clock::SharedClock;
@@ -79,17 +80,19 @@ pub(super) fn build_swarm(
     }
     let gossip = build_gossip(stats.clone())?;
     let tcp_stats = stats.clone();
+    let fresh_ports = config.dial_from_fresh_ports;
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_other_transport(
             |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
-                Ok(
-                    tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-                        .map(move |stream, _| Metered::new(stream, tcp_stats))
-                        .upgrade(upgrade::Version::V1Lazy)
-                        .authenticate(noise::Config::new(key)?)
-                        .multiplex(yamux::Config::default()),
+                Ok(FreshPorts::new(
+                    tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)),
+                    fresh_ports,
                 )
+                .map(move |stream, _| Metered::new(stream, tcp_stats))
+                .upgrade(upgrade::Version::V1Lazy)
+                .authenticate(noise::Config::new(key)?)
+                .multiplex(yamux::Config::default()))
             },
         )
         .map_err(|e| failed(&e))?
