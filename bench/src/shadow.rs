@@ -152,9 +152,16 @@ pub struct Written {
 }
 
 impl Scenario {
-    /// The Shadow configuration of the scenario, with the seed's peer id and key file and the
-    /// results directory.
-    pub fn config(&self, seed_peer_id: &str, seed_key: &Path, results: &Path) -> Value {
+    /// The Shadow configuration of the scenario, with the seed's peer id and key file, the
+    /// graph file and the results directory (absolute paths: Shadow resolves them from its
+    /// working directory).
+    pub fn config(
+        &self,
+        seed_peer_id: &str,
+        seed_key: &Path,
+        graph: &Path,
+        results: &Path,
+    ) -> Value {
         let seed_addr = format!("/ip4/{}/tcp/{PORT}/p2p/{seed_peer_id}", host_addr(0));
         let start_at = SIMULATION_EPOCH + self.setup_s;
         let stop_s = (self.setup_s + self.duration_s + self.linger_s + 30.0).ceil();
@@ -193,7 +200,8 @@ impl Scenario {
                     "path": self.binary.display().to_string(),
                     "args": args,
                     "environment": { "RUST_LOG": "warn" },
-                    "start_time": format!("{start_time:.3}s"),
+                    // Shadow's times are integers with a unit.
+                    "start_time": format!("{} ms", (start_time * 1000.0).round() as u64),
                     "expected_final_state": { "exited": 0 },
                 }],
             });
@@ -211,7 +219,7 @@ impl Scenario {
                 "progress": false,
             },
             "network": {
-                "graph": { "type": "gml", "file": { "path": "graph.gml" } },
+                "graph": { "type": "gml", "file": { "path": graph.display().to_string() } },
             },
             "hosts": hosts,
         })
@@ -241,8 +249,9 @@ impl Scenario {
         let graph = dir.join("graph.gml");
         std::fs::write(&graph, self.graph.gml()).map_err(|e| io(&graph, &e))?;
         let config = dir.join("shadow.yaml");
-        let text = serde_json::to_string_pretty(&self.config(&seed.peer_id(), &key, &results))
-            .map_err(|e| io(&config, &e))?;
+        let text =
+            serde_json::to_string_pretty(&self.config(&seed.peer_id(), &key, &graph, &results))
+                .map_err(|e| io(&config, &e))?;
         std::fs::write(&config, text + "\n").map_err(|e| io(&config, &e))?;
         Ok(Written {
             config,
