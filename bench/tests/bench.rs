@@ -141,15 +141,21 @@ fn impossible_workload_flags_exit_with_code_two_and_name_the_flag() {
         (&["--probe-ms", "0"][..], "--probe-ms"),
         (&["--rate-spread", "1.5"][..], "--rate-spread"),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_swarm-progress-bench"))
-            .arg("run")
-            .args(args)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert_bad_flag("run", &[], args, flag);
     }
+}
+
+/// `swarm-progress-bench <command> <common> <args>` exits with code 2 and names `flag`.
+fn assert_bad_flag(command: &str, common: &[&str], args: &[&str], flag: &str) {
+    let output = Command::new(env!("CARGO_BIN_EXE_swarm-progress-bench"))
+        .arg(command)
+        .args(common)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(flag), "{args:?}: {stderr}");
 }
 
 /// Three standalone peers, each started on its own with no parent to coordinate them (as under
@@ -283,15 +289,7 @@ fn standalone_flags_that_cannot_work_exit_with_code_two_and_name_the_flag() {
             "--key-file",
         ),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_swarm-progress-bench"))
-            .arg("standalone")
-            .args(common)
-            .args(args)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert_bad_flag("standalone", &common, args, flag);
     }
 }
 

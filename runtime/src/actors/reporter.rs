@@ -224,12 +224,7 @@ impl Reporter {
         );
         let pushed_at = now;
         if reason == PublishReason::First {
-            ctx.run_later(seconds(FIRST_PUSH_REPEAT), move |act, ctx| {
-                if act.pushed.as_ref().is_some_and(|p| p.at == pushed_at) {
-                    let now = act.context.clock.now();
-                    act.push(PublishReason::Heartbeat, now, ctx);
-                }
-            });
+            self.push_again_later(FIRST_PUSH_REPEAT, PublishReason::Heartbeat, pushed_at, ctx);
         }
         ctx.spawn(push.into_actor(self).map(move |result, act, ctx| {
             let Err(e) = result else {
@@ -254,13 +249,7 @@ impl Reporter {
             } else {
                 warn!(error = %e, failures = act.push_failures, retry_in, "push failed");
             }
-            ctx.run_later(seconds(retry_in), move |act, ctx| {
-                // Unless something newer was pushed meanwhile.
-                if act.pushed.as_ref().is_some_and(|p| p.at == pushed_at) {
-                    let now = act.context.clock.now();
-                    act.push(reason, now, ctx);
-                }
-            });
+            act.push_again_later(retry_in, reason, pushed_at, ctx);
         }));
         if store_due(&rule, reason, self.last_store, now) {
             if let Some(timer) = self.store_timer.take() {
@@ -276,6 +265,25 @@ impl Reporter {
                 act.publish_or_mark(ctx);
             }));
         }
+    }
+}
+
+impl Reporter {
+    /// v2: pushes the latest local progress again for `reason` in `delay` seconds, unless
+    /// something newer than the push made at `pushed_at` went out meanwhile.
+    fn push_again_later(
+        &mut self,
+        delay: f64,
+        reason: PublishReason,
+        pushed_at: f64,
+        ctx: &mut Context<Self>,
+    ) {
+        ctx.run_later(seconds(delay), move |act, ctx| {
+            if act.pushed.as_ref().is_some_and(|p| p.at == pushed_at) {
+                let now = act.context.clock.now();
+                act.push(reason, now, ctx);
+            }
+        });
     }
 }
 

@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use swarm_progress::estimator::{estimate, LocalView};
-use swarm_progress::simulation::SimulatedTrainer;
 use swarm_progress::{
     ActorKind, Clock, Faults, Health, Identity, KademliaPeer, LocalProgress, MemoryNetwork,
     Multiaddr, NodeConfig, NodeHandle, PeerId, ProgressTracker, RejectionReason, SupervisionPolicy,
@@ -19,20 +18,12 @@ use swarm_progress::{
 };
 
 use crate::kademlia::{node_config, start_node};
-use crate::support::{eventually, fast_config, logs, thread_cpu_time, SkewedClock, PATIENCE};
+use crate::support::{
+    eventually, fast_config, logs, thread_cpu_time, trainer, SkewedClock, PATIENCE,
+};
 
 /// Longer patience for multi-node scenarios on a loaded machine.
 const LONG: Duration = Duration::from_secs(60);
-
-/// A trainer adding 8 samples every 50 ms (160 samples/s).
-fn trainer() -> SimulatedTrainer {
-    SimulatedTrainer {
-        batch: 8,
-        period: Duration::from_millis(50),
-        start_epoch: 0,
-        start_delay: Duration::ZERO,
-    }
-}
 
 /// Runs `trainer()` on `tracker` in the background until aborted (or two minutes).
 fn train(tracker: &Rc<ProgressTracker>) -> tokio::task::JoinHandle<()> {

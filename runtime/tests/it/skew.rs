@@ -7,29 +7,20 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use swarm_progress::simulation::{summarize, EpochSummary, SimulatedTrainer};
+use swarm_progress::simulation::{summarize, EpochSummary};
 use swarm_progress::{
     Identity, KademliaPeer, ProgressTracker, Protocol, SharedClock, SystemClock, TrackerConfig,
     TrackerOptions,
 };
 
 use crate::kademlia::{node_config, start_node};
-use crate::support::{eventually, fast_config, SkewedClock};
+use crate::support::{eventually, fast_config, trainer, SkewedClock};
 
 /// Four trainers at 160 samples/s each: an epoch of 640 samples takes about a second.
 const TARGET: u64 = 640;
 const PEERS: usize = 4;
 /// Epochs each run trains; the first (speeds still unknown) is not measured.
 const EPOCHS: u64 = 6;
-
-fn trainer() -> SimulatedTrainer {
-    SimulatedTrainer {
-        batch: 8,
-        period: Duration::from_millis(50),
-        start_epoch: 0,
-        start_delay: Duration::ZERO,
-    }
-}
 
 fn config(protocol: Protocol) -> TrackerConfig {
     TrackerConfig {

@@ -32,6 +32,16 @@ pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) ->
     }
 }
 
+/// A trainer adding 8 samples every 50 ms (160 samples/s).
+pub fn trainer() -> swarm_progress::simulation::SimulatedTrainer {
+    swarm_progress::simulation::SimulatedTrainer {
+        batch: 8,
+        period: Duration::from_millis(50),
+        start_epoch: 0,
+        start_delay: Duration::ZERO,
+    }
+}
+
 /// Generous bound for conditions that normally take well under a second (CI is a loaded
 /// 2-core machine).
 pub const PATIENCE: Duration = Duration::from_secs(20);
