@@ -12,10 +12,11 @@
 # OUT_DIR/summary.md. The scenario and Shadow's data go to OUT_DIR/runs/NAME (ignored by git).
 # SETUP (simulated seconds before the common start, default 60) and JOIN_SPREAD (default 30)
 # set the join window; LINGER (default 10) how long peers train on after their phase;
-# DURATION replaces the load's epoch phase length (40 s for A, 60 s for B).
+# DURATION replaces the load's epoch phase length (40 s for A, 60 s for B). BIN runs that
+# binary instead of building one (a copy, so that the tree can change while a run goes on).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -ge 7 ] || { sed -n '2,15p' "$0" >&2; exit 2; }
+[ $# -ge 7 ] || { sed -n '2,17p' "$0" >&2; exit 2; }
 OUT=$1 NAME=$2 GRAPH=$3 PROTOCOL=$4 LOAD=$5 PRESET=$6 N=$7; shift 7
 case $LOAD in
   A) load=(--batch-size 16 --period-ms 250 --epoch-seconds 4 --duration "${DURATION:-40}") ;;
@@ -23,8 +24,10 @@ case $LOAD in
   *) echo "LOAD must be A or B" >&2; exit 2 ;;
 esac
 SHADOW=${SHADOW:-$(command -v shadow || echo /opt/shadow/bin/shadow)}
-cargo build --release --quiet -p swarm-progress-bench
-BIN=$(pwd)/target/release/swarm-progress-bench
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet -p swarm-progress-bench
+  BIN=$(pwd)/target/release/swarm-progress-bench
+fi
 RUN=$OUT/runs/$NAME
 rm -rf "$RUN"; mkdir -p "$RUN"
 flags=(--peers "$N" --protocol "$PROTOCOL" --refresh "$PRESET" "${load[@]}" "$@")
