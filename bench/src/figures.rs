@@ -65,6 +65,10 @@ pub struct SwarmFigures {
     /// The late side of the probe lag alone: `max(0, probe lag)` per (peer, complete epoch).
     /// An ETA that fires early is not late; this is what a trainer waits for.
     pub late_probe_lag_s: Spread,
+    /// The early side alone: `max(0, -probe lag)`, how long before the true crossing the peer
+    /// said it was ready (its trainer then moves on with fewer samples than the target; the
+    /// overshoot does not show this).
+    pub early_probe_lag_s: Spread,
     /// Last minus first transition per complete epoch (seconds).
     pub spread_s: Spread,
     /// Overshoot fraction per complete epoch.
@@ -107,10 +111,12 @@ pub fn swarm_figures(runs: &[PeerRun], target: u64, start: Instant) -> SwarmFigu
         }
     }
     let late: Vec<f64> = probe_lags.iter().map(|l| l.max(0.0)).collect();
+    let early: Vec<f64> = probe_lags.iter().map(|l| (-l).max(0.0)).collect();
     SwarmFigures {
         complete_epochs,
         lag_s: Spread::of(&lags),
         late_probe_lag_s: Spread::of(&late),
+        early_probe_lag_s: Spread::of(&early),
         probe_lag_s: Spread::of(&probe_lags),
         spread_s: Spread::of(&spreads),
         overshoot: Spread::of(&overshoots),
@@ -312,7 +318,7 @@ impl Report {
 
     /// The markdown header of [`Report::markdown_row`].
     pub fn markdown_header() -> &'static str {
-        "| mode | protocol | N | refresh | load (batch/period) | epochs / ideal | lag p50 / p95 / max s | probe lag p50 / p95 s | late probe lag p95 s | spread p50 s | overshoot p50 / max | CPU s/min/peer (mean / max) | peak RSS / PSS MiB/peer | KiB/min/peer sent / recv | KiB/min/peer median / max (max/median) | stores / gets / inbound req per min/peer | get p50 / p95 ms | store p50 / p95 ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| mode | protocol | N | refresh | load (batch/period) | epochs / ideal | lag p50 / p95 / max s | probe lag p95 early / late s | spread p50 s | overshoot p50 / max | CPU s/min/peer (mean / max) | peak RSS / PSS MiB/peer | KiB/min/peer sent / recv | KiB/min/peer median / max (max/median) | stores / gets / inbound req per min/peer | get p50 / p95 ms | store p50 / p95 ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     }
 
     /// One markdown row.
@@ -331,7 +337,7 @@ impl Report {
             k => format!("{}, nodes on {k} threads", self.transport),
         };
         format!(
-            "| {} ({}) | {} | {} | {} | {} / {:.2} s{} | {} / {:.1} | {} / {} / {} | {} / {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} | {} / {} / {} | {} / {} | {} / {} |",
+            "| {} ({}) | {} | {} | {} | {} / {:.2} s{} | {} / {:.1} | {} / {} / {} | {} / {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} | {} / {} / {} | {} / {} | {} / {} |",
             self.mode,
             placement,
             self.protocol,
@@ -345,8 +351,7 @@ impl Report {
             f(s.lag_s.p50),
             f(s.lag_s.p95),
             f(s.lag_s.max),
-            f(s.probe_lag_s.p50),
-            f(s.probe_lag_s.p95),
+            f(s.early_probe_lag_s.p95),
             f(s.late_probe_lag_s.p95),
             f(s.spread_s.p50),
             f(s.overshoot.p50),
@@ -416,6 +421,11 @@ mod tests {
         assert_eq!(late.n, 2);
         assert!(late.p50.unwrap().abs() < 1e-6, "{late:?}");
         assert!((late.max.unwrap() - 0.3).abs() < 1e-6, "{late:?}");
+        // ... and the late one as 0 on the early side.
+        let early = figures.early_probe_lag_s;
+        assert_eq!(early.n, 2);
+        assert!((early.max.unwrap() - 0.2).abs() < 1e-6, "{early:?}");
+        assert!(early.p50.unwrap().abs() < 1e-6, "{early:?}");
         assert!((figures.spread_s.p50.unwrap() - 0.1).abs() < 1e-6);
         assert!((figures.overshoot.p50.unwrap() - 0.1).abs() < 1e-9);
         assert!((figures.lag_s.p95.unwrap() - 0.6).abs() < 1e-6);

@@ -35,8 +35,8 @@ pub struct DemoOptions {
     pub epoch_seconds: f64,
     /// Print the live progress lines.
     pub live: bool,
-    /// Give up after this long.
-    pub timeout: Duration,
+    /// Give up after this long; `None`: [`default_timeout`] of the epochs asked for.
+    pub timeout: Option<Duration>,
     /// `host:port` for `/metrics`, `/status`, `/healthz` of the first trainer; `None` disables.
     pub http: Option<String>,
     /// How the trainers' entries travel.
@@ -53,7 +53,7 @@ impl Default for DemoOptions {
             period: Duration::from_millis(100),
             epoch_seconds: 3.0,
             live: true,
-            timeout: Duration::from_secs(120),
+            timeout: None,
             http: Some("127.0.0.1:0".into()),
             protocol: Protocol::default(),
         }
@@ -88,6 +88,15 @@ pub struct DemoReport {
     pub epochs: Vec<EpochSummary>,
 }
 
+/// The time limit when none is given: a minute to start and stop, plus three times the
+/// expected length of the epochs asked for (`target` samples at the swarm's `speed`), and never
+/// under two minutes. 3 epochs of the default demo: 2 minutes; 100 epochs: 16 minutes.
+pub fn default_timeout(epochs: u64, target: u64, speed: f64) -> Duration {
+    let epoch_s = target as f64 / speed.max(f64::MIN_POSITIVE);
+    let limit = 60.0 + 3.0 * epochs as f64 * epoch_s;
+    Duration::try_from_secs_f64(limit.max(120.0)).unwrap_or(Duration::MAX)
+}
+
 fn step_period(options: &DemoOptions, peer: usize) -> Duration {
     options.period.mul_f64([1.0, 1.5, 2.0][peer % 3])
 }
@@ -114,6 +123,9 @@ pub async fn run(options: DemoOptions, out: &mut dyn Write) -> Result<DemoReport
     let target = options
         .target_batch_size
         .unwrap_or(((speed * options.epoch_seconds) as u64).max(1));
+    let timeout = options
+        .timeout
+        .unwrap_or_else(|| default_timeout(options.epochs, target, speed));
     let config = TrackerConfig {
         prefix: "demo".into(),
         target_batch_size: target,
@@ -191,7 +203,7 @@ pub async fn run(options: DemoOptions, out: &mut dyn Write) -> Result<DemoReport
             start_delay: Duration::ZERO,
         };
         let tracker = tracker.clone();
-        let (epochs, limit) = (options.epochs, options.timeout);
+        let (epochs, limit) = (options.epochs, timeout);
         runs.push(actix_rt::spawn(async move {
             trainer.run(&tracker, epochs, limit).await
         }));
@@ -224,8 +236,18 @@ pub async fn run(options: DemoOptions, out: &mut dyn Write) -> Result<DemoReport
     for run in runs {
         logs.push(run.await.unwrap_or_default());
     }
-    for tracker in &trackers {
-        let _ = tracker.shutdown(Duration::from_secs(5)).await;
+    // Every tracker leaves at once, then the seed: each tombstone is stored while the other
+    // nodes (its replicas) still run. One after another, the last ones found their replicas
+    // already gone and warned that the tombstone was not stored.
+    let leaving: Vec<_> = trackers
+        .iter()
+        .map(|tracker| {
+            let tracker = tracker.clone();
+            actix_rt::spawn(async move { tracker.shutdown(Duration::from_secs(5)).await })
+        })
+        .collect();
+    for left in leaving {
+        let _ = left.await;
     }
     seed.stop();
     if let Some(http) = http {
@@ -241,7 +263,7 @@ pub async fn run(options: DemoOptions, out: &mut dyn Write) -> Result<DemoReport
     if !done {
         return Err(DemoError::Timeout {
             epochs: options.epochs,
-            timeout: options.timeout,
+            timeout,
         });
     }
     Ok(report)
@@ -278,5 +300,20 @@ pub fn print_summary(report: &DemoReport, out: &mut dyn Write) {
                 per_peer.join(" ")
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_time_limit_follows_the_epochs_asked_for() {
+        // The default demo: 3 s epochs.
+        assert_eq!(default_timeout(3, 3000, 1000.0), Duration::from_secs(120));
+        assert_eq!(default_timeout(100, 3000, 1000.0), Duration::from_secs(960));
+        assert!(default_timeout(100, 3000, 1000.0) > default_timeout(50, 3000, 1000.0));
+        // No speed at all: no overflow, no panic.
+        assert_eq!(default_timeout(5, 10, 0.0), Duration::MAX);
     }
 }

@@ -1,18 +1,19 @@
 //! The `swarm-progress` command: `demo` (a local collaboration, the main job), `node` (a
-//! headless DHT node), `watch` (a live view of a collaboration) and `keygen`.
+//! headless DHT node), `watch` (a live view of a collaboration), `train` (a simulated trainer
+//! that joins one) and `keygen`.
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 bad arguments or an impossible setting.
 //!
 //! # Layout
 //!
 //! - `main.rs`: the command line and the dispatch to one function per subcommand.
-//! - `cmd/`: one file per subcommand (`demo`, `node`, `watch`, `keygen`), each its flags and its
-//!   `run`; `cmd/mod.rs` holds what they share (global flags, node flags, settings, logging).
+//! - `cmd/`: one file per subcommand (`demo`, `node`, `watch`, `train`, `keygen`), each its
+//!   flags and its `run`; `cmd/mod.rs` holds what they share (global flags, node flags, settings, logging).
 //! - `error.rs`: [`error::CliError`], which carries the exit code.
 //! - `demo_swarm.rs`: the demo's swarm of simulated trainers and its summary.
-//! - `node_runner.rs`: a node (with a client-mode tracker when asked) running until a signal,
-//!   printing the swarm's progress.
-//! - `observability.rs`: `/metrics` (Prometheus), `/status` and `/healthz`.
+//! - `node_runner.rs`: a node (with a tracker, and for `train` a simulated trainer, when asked)
+//!   running until a signal, printing the swarm's progress.
+//! - `observability/`: `/metrics` (OpenMetrics or Prometheus text), `/status` and `/healthz`.
 
 mod cmd;
 mod demo_swarm;
@@ -46,6 +47,9 @@ enum Command {
     Node(cmd::node::NodeArgs),
     /// Join a collaboration as a client and print its progress on every update.
     Watch(cmd::watch::WatchArgs),
+    /// Join a collaboration as a simulated trainer (BATCH samples every PERIOD), move epochs
+    /// with the swarm and print its progress on every update, until --epochs or a signal.
+    Train(cmd::train::TrainArgs),
     /// Write a new identity (Ed25519 PKCS#8, mode 0600) and print its peer id.
     Keygen(cmd::keygen::KeygenArgs),
 }
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args, &cli.global),
         Command::Node(args) => cmd::node::run(args, &cli.global),
         Command::Watch(args) => cmd::watch::run(args, &cli.global),
+        Command::Train(args) => cmd::train::run(args, &cli.global),
         Command::Keygen(args) => cmd::keygen::run(args),
     };
     match result {

@@ -1,5 +1,6 @@
-//! What `node` and `watch` run: a DHT node, optionally with a client-mode tracker that logs
-//! (`node`) or prints (`watch`) the swarm's progress, until SIGINT / SIGTERM. Both shut down
+//! What `node`, `watch` and `train` run: a DHT node, optionally with a tracker that logs
+//! (`node`) or prints (`watch`, `train`) the swarm's progress, and for `train` a simulated
+//! trainer reporting to it, until SIGINT / SIGTERM (or the trainer's last epoch). All shut down
 //! gracefully: the tracker's tombstone is stored, then the node stops.
 
 use std::io::{IsTerminal, Write};
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use actix_rt::signal::unix::{signal, SignalKind};
 use indicatif::{ProgressBar, ProgressStyle};
+use swarm_progress::simulation::SimulatedTrainer;
 use swarm_progress::{
     Clock, DhtError, GlobalProgress, Identity, IdentityError, KademliaPeer, NodeHandle,
     ProgressTracker, Settings, SettingsError, SystemClock, TrackerError,
@@ -67,13 +69,38 @@ pub enum Output {
     Json,
 }
 
-/// Runs a node (with a tracker when `with_tracker`) until SIGINT / SIGTERM.
+/// What runs beside the node.
+#[derive(Debug)]
+pub enum Role {
+    /// Nothing: a plain DHT node.
+    Node,
+    /// A tracker (client mode as the settings say).
+    Tracker,
+    /// A tracker and a simulated trainer reporting to it.
+    Trainer(Training),
+}
+
+/// The simulated trainer of `train`.
+#[derive(Debug)]
+pub struct Training {
+    /// Its steps (its start epoch is the swarm's when it joins).
+    pub trainer: SimulatedTrainer,
+    /// Epochs to train past the one it joined at; `None`: until a signal.
+    pub epochs: Option<u64>,
+}
+
+/// A limit that never comes in practice (`Instant + Duration::MAX` would overflow).
+const TRAIN_FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Runs a node (with what `role` says beside it) until SIGINT / SIGTERM, or until the
+/// trainer's last epoch.
 pub async fn run(
     settings: Settings,
-    with_tracker: bool,
+    role: Role,
     output: Output,
     status_every: Option<Duration>,
 ) -> Result<(), NodeRunError> {
+    let with_tracker = !matches!(role, Role::Node);
     // Handle the signals before anything is printed, so a signal that follows the printed
     // addresses always gets a graceful shutdown.
     let mut terminate = signal(SignalKind::terminate()).map_err(NodeRunError::Signals)?;
@@ -147,10 +174,34 @@ pub async fn run(
         bar
     });
     let mut ticker = tokio::time::interval(status_every.unwrap_or(Duration::from_secs(3600)));
+    let training = async {
+        match (&role, &tracker) {
+            (Role::Trainer(training), Some(tracker)) => {
+                let joined_at = tracker.global_epoch();
+                let trainer = SimulatedTrainer {
+                    start_epoch: joined_at,
+                    ..training.trainer.clone()
+                };
+                let until = training
+                    .epochs
+                    .map_or(u64::MAX, |epochs| joined_at.saturating_add(epochs));
+                trainer
+                    .run(tracker, until, TRAIN_FOREVER)
+                    .await
+                    .final_epoch(joined_at)
+            }
+            _ => std::future::pending().await,
+        }
+    };
+    tokio::pin!(training);
     loop {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
+            reached = &mut training => {
+                let _ = writeln!(stdout, "trained to epoch {reached}");
+                break;
+            }
             changed = async {
                 match updates.as_mut() {
                     Some(rx) => rx.changed().await.is_ok(),

@@ -27,12 +27,14 @@ fn demo_runs_two_epochs_and_prints_their_summary() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "exit {:?}\n{stdout}\n{}",
+        "exit {:?}\n{stdout}\n{stderr}",
         output.status,
-        String::from_utf8_lossy(&output.stderr)
     );
+    // A normal run warns of nothing (it used to warn that the last tombstones were not stored).
+    assert!(stderr.trim().is_empty(), "{stderr}");
     assert!(
         stdout.contains("3 trainers, target 400 samples per epoch, 2 epochs"),
         "{stdout}"
@@ -161,6 +163,11 @@ impl Child {
     fn terminate(&mut self) -> Option<i32> {
         let pid = self.process.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.wait()
+    }
+
+    /// Waits (bounded) for the exit code.
+    fn wait(&mut self) -> Option<i32> {
         let deadline = std::time::Instant::now() + PATIENCE;
         while std::time::Instant::now() < deadline {
             if let Some(status) = self.process.try_wait().unwrap() {
@@ -227,6 +234,55 @@ fn watch_json_sees_a_trackers_progress_through_a_node() {
     tracker
         .shutdown_blocking(std::time::Duration::from_secs(5))
         .unwrap();
+}
+
+/// The README's walk-through: a seed `node` and two `train` processes make a swarm with no
+/// code. Both trainers see each other, advance three epochs together and exit 0 with their
+/// tombstones stored.
+#[test]
+fn two_train_processes_and_a_seed_node_advance_epochs_together() {
+    let seed = Child::spawn(&["node"]);
+    let addr = seed.listen_addr();
+    let train = |period: &str| {
+        Child::spawn(&[
+            "train",
+            "--bootstrap",
+            &addr,
+            "--prefix",
+            "cli-train",
+            "--target-batch-size",
+            "300",
+            "--batch-size",
+            "10",
+            "--period-ms",
+            period,
+            "--epochs",
+            "3",
+            "--json",
+        ])
+    };
+    let mut trainers = [train("50"), train("80")];
+    for trainer in &trainers {
+        trainer
+            .line_where(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .is_ok_and(|v| v["num_peers"] == 2 && v["num_clients"] == 0)
+            })
+            .expect("a trainer never counted the other");
+    }
+    for trainer in &trainers {
+        let done = trainer
+            .line_where(|l| l.starts_with("trained to epoch "))
+            .expect("a trainer did not finish its epochs");
+        let epoch: u64 = done
+            .trim_start_matches("trained to epoch ")
+            .parse()
+            .unwrap();
+        assert!(epoch >= 3, "{done}");
+    }
+    for trainer in &mut trainers {
+        assert_eq!(trainer.wait(), Some(0), "a trainer failed");
+    }
 }
 
 #[test]
@@ -304,24 +360,113 @@ fn an_impossible_setting_exits_two_and_names_the_setting() {
 
 /// A minimal HTTP/1.1 GET on loopback; returns (status line, body).
 fn http_get(base: &str, path: &str) -> (String, String) {
+    let (status, _, body) = http(base, "GET", path, None);
+    (status, body)
+}
+
+/// A minimal HTTP/1.1 request on loopback with an optional `Accept`; returns (status line,
+/// headers, body).
+fn http(base: &str, method: &str, path: &str, accept: Option<&str>) -> (String, String, String) {
     use std::io::{Read, Write};
     let host = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{accept}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (
-        head.lines().next().unwrap_or("").to_owned(),
-        body.to_owned(),
-    )
+    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    (status.to_owned(), headers.to_lowercase(), body.to_owned())
+}
+
+/// Checks a scrape of `base`'s `/metrics` with real parsers of both formats: Prometheus text
+/// 0.0.4 by default (every family with help text, counters named `_total`, no `_sum` outside
+/// histograms), OpenMetrics when asked for, `HEAD` answered without a body; and with
+/// `promtool check metrics` when it is installed. Returns the 0.0.4 body.
+fn check_metrics_endpoint(base: &str) -> String {
+    use openmetrics_parser::PrometheusType;
+    let (status, headers, text) = http(base, "GET", "/metrics", None);
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        headers.contains("content-type: text/plain; version=0.0.4"),
+        "{headers}"
+    );
+    let parsed = openmetrics_parser::prometheus::parse_prometheus(&text)
+        .unwrap_or_else(|e| panic!("not Prometheus text 0.0.4: {e:?}\n{text}"));
+    assert!(parsed.families.len() > 10, "{text}");
+    for (name, family) in &parsed.families {
+        assert!(!family.help.is_empty(), "{name} has no help text");
+        let is_counter = family.family_type == PrometheusType::Counter;
+        assert_eq!(
+            is_counter,
+            name.ends_with("_total"),
+            "{name}: _total iff counter"
+        );
+        if family.family_type != PrometheusType::Histogram {
+            assert!(!name.ends_with("_sum"), "{name}: _sum outside a histogram");
+        }
+    }
+    let (status, headers, openmetrics) = http(
+        base,
+        "GET",
+        "/metrics",
+        Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"),
+    );
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        headers.contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{headers}"
+    );
+    assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
+    openmetrics_parser::openmetrics::parse_openmetrics(&openmetrics)
+        .unwrap_or_else(|e| panic!("not OpenMetrics: {e:?}\n{openmetrics}"));
+    let (status, headers, body) = http(base, "HEAD", "/metrics", None);
+    assert!(status.contains("200"), "HEAD: {status}");
+    assert!(headers.contains("content-type: text/plain"), "{headers}");
+    assert!(body.is_empty(), "HEAD has no body: {body}");
+    if let Some(verdict) = promtool_check(&text) {
+        assert_eq!(verdict, Ok(()), "promtool check metrics\n{text}");
+    }
+    text
+}
+
+/// `promtool check metrics` on `body`: `None` when promtool is not installed, else its verdict
+/// (any output, even a warning with exit 0, is a failure).
+fn promtool_check(body: &str) -> Option<Result<(), String>> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(if output.status.success() && said.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}: {said}", output.status))
+    })
 }
 
 #[test]
@@ -340,8 +485,7 @@ fn metrics_status_and_healthz_answer_on_a_tracking_node() {
         .expect("the node printed its http address")
         .trim_start_matches("http on ")
         .to_owned();
-    let (status, body) = http_get(&base, "/metrics");
-    assert!(status.contains("200"), "{status}");
+    let body = check_metrics_endpoint(&base);
     for series in [
         "swarm_progress_global_epoch",
         "swarm_progress_samples_accumulated",
@@ -358,6 +502,9 @@ fn metrics_status_and_healthz_answer_on_a_tracking_node() {
         "swarm_progress_publishes_total{reason=\"first\"} 1",
         "swarm_progress_gossip_messages_total{outcome=\"duplicate\"}",
         "swarm_progress_gossip_mesh_peers",
+        "swarm_progress_network_bytes_total{direction=\"sent\"}",
+        "swarm_progress_connected_peers",
+        "swarm_progress_dht_store_seconds_total",
     ] {
         assert!(body.contains(series), "missing {series} in\n{body}");
     }
@@ -374,6 +521,59 @@ fn metrics_status_and_healthz_answer_on_a_tracking_node() {
         .starts_with("12D3KooW"));
     let (status, body) = http_get(&base, "/healthz");
     assert!(status.contains("200") && body == "ok", "{status} {body}");
+}
+
+/// The demo's first trainer serves the same endpoint; scraped mid-run (v2, so that gossip
+/// figures exist), it parses in both formats (and passes promtool where installed), and every
+/// metric the example Grafana dashboard queries is one it serves.
+#[test]
+fn the_demos_metrics_parse_and_feed_the_example_dashboard() {
+    let demo = Child::spawn(&[
+        "demo",
+        "--peers",
+        "2",
+        "--epochs",
+        "1000",
+        "--quiet",
+        "--period-ms",
+        "100",
+        "--protocol",
+        "v2",
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    let base = demo
+        .line_where(|l| l.contains("metrics and status on http://"))
+        .expect("the demo printed its http address");
+    let base = base.rsplit("on ").next().unwrap().trim().to_owned();
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/monitoring/grafana-dashboard.json"
+    ))
+    .unwrap();
+    let queried = metric_names(&dashboard);
+    assert!(queried.len() > 15, "{queried:?}");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let served = metric_names(&check_metrics_endpoint(&base));
+        let missing: Vec<_> = queried.difference(&served).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dashboard queries metrics the demo does not serve: {missing:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Every `swarm_progress_*` name in `text`.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("swarm_progress_"))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]

@@ -154,6 +154,12 @@ pub struct TrackerStats {
     pub pushes_received: AtomicU64,
     /// v2: received entries that changed this peer's view (newer than what it held).
     pub pushes_applied: AtomicU64,
+    /// When the last store succeeded ([`TrackerStats::mark`]; read with [`TrackerStats::when`]).
+    pub last_store_ok: AtomicU64,
+    /// When the last read succeeded.
+    pub last_fetch_ok: AtomicU64,
+    /// v2: when the last valid entry arrived by gossip.
+    pub last_push_received: AtomicU64,
 }
 
 impl Default for TrackerStats {
@@ -173,6 +179,9 @@ impl Default for TrackerStats {
             publishes_failed: AtomicU64::default(),
             pushes_received: AtomicU64::default(),
             pushes_applied: AtomicU64::default(),
+            last_store_ok: AtomicU64::default(),
+            last_fetch_ok: AtomicU64::default(),
+            last_push_received: AtomicU64::default(),
         }
     }
 }
@@ -186,6 +195,23 @@ impl TrackerStats {
     /// Reads `counter`.
     pub fn read(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Records `now` (Unix seconds on the tracker's clock) in one of the `last_*` fields, kept
+    /// as whole milliseconds; 0 stands for never.
+    pub fn mark(at: &AtomicU64, now: f64) {
+        let millis = (now * 1000.0).round();
+        if millis.is_finite() && millis >= 1.0 {
+            at.store(millis as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// The time recorded in one of the `last_*` fields (Unix seconds), `None` if never.
+    pub fn when(at: &AtomicU64) -> Option<f64> {
+        match Self::read(at) {
+            0 => None,
+            millis => Some(millis as f64 / 1000.0),
+        }
     }
 
     /// Restarts of `kind` so far.
@@ -209,5 +235,27 @@ impl TrackerStats {
     /// Restarts of every kind.
     pub fn total_restarts(&self) -> u64 {
         ActorKind::ALL.iter().map(|k| self.restarts_of(*k)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marked_time_reads_back_to_the_millisecond_and_an_unmarked_one_is_none() {
+        let stats = TrackerStats::default();
+        assert_eq!(TrackerStats::when(&stats.last_store_ok), None);
+        TrackerStats::mark(&stats.last_store_ok, 1_800_000_000.123_4);
+        assert_eq!(
+            TrackerStats::when(&stats.last_store_ok),
+            Some(1_800_000_000.123)
+        );
+        TrackerStats::mark(&stats.last_store_ok, f64::NAN);
+        assert_eq!(
+            TrackerStats::when(&stats.last_store_ok),
+            Some(1_800_000_000.123),
+            "a time that is not one leaves the last one"
+        );
     }
 }

@@ -31,9 +31,10 @@ pub struct DemoArgs {
     /// Do not print the live progress lines.
     #[arg(long)]
     quiet: bool,
-    /// Give up after this many seconds.
-    #[arg(long, default_value_t = 120)]
-    timeout: u64,
+    /// Give up after this many seconds (default: a minute plus three times the expected length
+    /// of the epochs asked for, at least 120).
+    #[arg(long)]
+    timeout: Option<u64>,
     /// host:port of the first trainer's /metrics, /status and /healthz; "" disables them.
     #[arg(long, default_value = "127.0.0.1:0")]
     http: String,
@@ -54,7 +55,7 @@ pub fn run(args: DemoArgs, global: &GlobalFlags) -> Result<(), CliError> {
         batch_size: args.batch_size,
         period: Duration::from_millis(args.period_ms),
         live: !args.quiet,
-        timeout: Duration::from_secs(args.timeout),
+        timeout: args.timeout.map(Duration::from_secs),
         http: (!args.http.is_empty()).then_some(args.http),
         protocol: args.protocol,
         ..DemoOptions::default()

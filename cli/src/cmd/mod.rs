@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod keygen;
 pub mod node;
+pub mod train;
 pub mod watch;
 
 use std::path::PathBuf;

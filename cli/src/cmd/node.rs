@@ -37,9 +37,14 @@ pub fn run(args: NodeArgs, global: &GlobalFlags) -> Result<(), CliError> {
     })?;
     let every = settings.node.status_interval()?;
     init_logging(&settings.logging.level, global, Some(&settings));
+    let role = if with_tracker {
+        node_runner::Role::Tracker
+    } else {
+        node_runner::Role::Node
+    };
     actix::System::new().block_on(node_runner::run(
         settings,
-        with_tracker,
+        role,
         Output::Silent,
         Some(every),
     ))?;

@@ -45,6 +45,11 @@ pub fn run(args: WatchArgs, global: &GlobalFlags) -> Result<(), CliError> {
     } else {
         Output::Human
     };
-    actix::System::new().block_on(node_runner::run(settings, true, output, None))?;
+    actix::System::new().block_on(node_runner::run(
+        settings,
+        node_runner::Role::Tracker,
+        output,
+        None,
+    ))?;
     Ok(())
 }

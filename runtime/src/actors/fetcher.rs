@@ -80,6 +80,7 @@ impl Fetcher {
             let next = match result {
                 Ok(next) => {
                     TrackerStats::bump(&act.context.stats.fetches_ok);
+                    TrackerStats::mark(&act.context.stats.last_fetch_ok, now);
                     act.failures = 0;
                     next
                 }

@@ -154,6 +154,7 @@ impl Reporter {
             match result {
                 Ok(stored) => {
                     TrackerStats::bump(&act.context.stats.stores_ok);
+                    TrackerStats::mark(&act.context.stats.last_store_ok, act.context.clock.now());
                     act.failures = 0;
                     debug!(stored, "published local progress");
                 }

@@ -237,6 +237,7 @@ impl Handler<Pushed> for StateKeeper {
         let stats = &self.context.stats;
         TrackerStats::bump(&stats.pushes_received);
         let now = self.context.clock.now();
+        TrackerStats::mark(&stats.last_push_received, now);
         self.last_push_at = Some(now);
         if let Some(progress) = msg.entry.value() {
             self.clocks.observe(progress, now);

@@ -49,6 +49,10 @@ pub struct NodeStats {
     pub gossip_rejected: AtomicU64,
     /// v2: peers in this node's gossip mesh (all topics), as of the last tick.
     pub gossip_mesh_peers: AtomicU64,
+    /// Peers with an open connection, as of the last tick.
+    pub connected_peers: AtomicU64,
+    /// Peers in the Kademlia routing table, as of the last tick.
+    pub routing_table_peers: AtomicU64,
 }
 
 impl NodeStats {

@@ -219,9 +219,14 @@ impl EventLoop {
         self.topics.prune_expired(now);
         let gossip = &self.swarm.behaviour().gossip;
         let mesh = gossip.all_mesh_peers().count() as u64;
+        let connected = self.swarm.connected_peers().count() as u64;
+        let routing: usize = self.kad().kbuckets().map(|b| b.num_entries()).sum();
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        self.stats.gossip_mesh_peers.store(mesh, relaxed);
+        self.stats.connected_peers.store(connected, relaxed);
         self.stats
-            .gossip_mesh_peers
-            .store(mesh, std::sync::atomic::Ordering::Relaxed);
+            .routing_table_peers
+            .store(routing as u64, relaxed);
     }
 
     /// One bootstrap attempt: dial every bootstrap peer and run a Kademlia bootstrap.
