@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""The busiest peers of each Shadow run in OUT_DIR, from the per-peer files the run kept under
+OUT_DIR/runs/NAME/results (ignored by git): for each run, the three peers that moved the most
+bytes, with their sent and received KiB/s over the epoch phase and the inbound DHT requests they
+served, beside the median peer. Writes OUT_DIR/hotspots.json (compact; kept) and prints a table.
+
+    scripts/shadow/hotspots.py bench-results/shadow-scaling
+"""
+import glob
+import json
+import os
+import statistics
+import sys
+
+
+def peer_rates(result):
+    phase = result["phase_s"] or 1.0
+    c = result["counters"]
+    return {
+        "index": result["index"],
+        "sent_kib_s": round(c.get("bytes_out", 0) / 1024 / phase, 1),
+        "recv_kib_s": round(c.get("bytes_in", 0) / 1024 / phase, 1),
+        "inbound_requests_per_s": round(c.get("inbound_requests", 0) / phase, 1),
+        "gossip_copies_per_message": round(
+            c.get("gossip_arrived", 0) / c["gossip_first"], 2) if c.get("gossip_first") else None,
+    }
+
+
+def main(out):
+    runs = {}
+    for results in sorted(glob.glob(os.path.join(out, "runs", "*", "results"))):
+        name = os.path.basename(os.path.dirname(results))
+        peers = [peer_rates(json.load(open(f))) for f in glob.glob(os.path.join(results, "*.json"))]
+        if not peers:
+            continue
+        total = lambda p: p["sent_kib_s"] + p["recv_kib_s"]
+        peers.sort(key=total, reverse=True)
+        median = statistics.median(total(p) for p in peers)
+        runs[name] = {
+            "peers": len(peers),
+            "median_sent_kib_s": statistics.median(p["sent_kib_s"] for p in peers),
+            "median_recv_kib_s": statistics.median(p["recv_kib_s"] for p in peers),
+            "median_total_kib_s": round(median, 1),
+            "busiest": peers[:3],
+        }
+    json.dump(runs, open(os.path.join(out, "hotspots.json"), "w"), separators=(",", ":"))
+    print("| run | median sent / recv KiB/s | busiest 3: peer (sent / recv KiB/s, inbound req/s) |")
+    print("|---|---|---|")
+    for name, r in runs.items():
+        busiest = "; ".join(
+            f"#{p['index']} ({p['sent_kib_s']} / {p['recv_kib_s']}, {p['inbound_requests_per_s']})"
+            for p in r["busiest"])
+        print(f"| {name} | {r['median_sent_kib_s']} / {r['median_recv_kib_s']} | {busiest} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])
