@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use swarm_progress::clock::{Clock, SystemClock};
 use swarm_progress::config::{Protocol, TrackerConfig};
-use swarm_progress::dht::node::NodeHandle;
+use swarm_progress::dht::node::{NodeConfig, NodeHandle};
 use swarm_progress::identity::Identity;
 use swarm_progress::progress::LocalProgress;
 use swarm_progress::records::SignedEntry;
@@ -133,6 +133,8 @@ pub struct BenchOptions {
     /// Spread of the peers' speeds, as the reference's `--rate-spread`: peer i steps every
     /// `period * (1 + rate_spread * (2i / (N - 1) - 1))`; 0 = all peers equal. In [0, 1).
     pub rate_spread: f64,
+    /// How long the peers' nodes keep an idle connection (`None`: the node's default).
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for BenchOptions {
@@ -152,11 +154,20 @@ impl Default for BenchOptions {
             setup_limit: Duration::from_secs(120),
             node_threads: 0,
             rate_spread: 0.0,
+            idle_timeout: None,
         }
     }
 }
 
 impl BenchOptions {
+    /// `config` with the options that concern every peer's node applied.
+    pub fn node_config(&self, config: NodeConfig) -> NodeConfig {
+        NodeConfig {
+            idle_connection_timeout: self.idle_timeout.unwrap_or(config.idle_connection_timeout),
+            ..config
+        }
+    }
+
     /// Checks the options; the message names the flag.
     pub fn validate(&self) -> Result<(), BenchError> {
         let max = match self.mode {

@@ -75,6 +75,9 @@ struct WorkloadFlags {
     /// peers equal (the reference's --rate-spread).
     #[arg(long, default_value_t = 0.0)]
     rate_spread: f64,
+    /// Seconds the peers' nodes keep an idle connection (default: the node's, 120).
+    #[arg(long)]
+    idle_timeout_s: Option<f64>,
 }
 
 impl WorkloadFlags {
@@ -96,6 +99,10 @@ impl WorkloadFlags {
             ("--rate-spread", self.rate_spread.to_string()),
         ]
         .into_iter()
+        .chain(
+            self.idle_timeout_s
+                .map(|s| ("--idle-timeout-s", s.to_string())),
+        )
         .flat_map(|(flag, value)| [flag.to_string(), value])
         .collect()
     }
@@ -124,6 +131,10 @@ impl WorkloadFlags {
             latency_limit: seconds("--latency-limit", self.latency_limit)?,
             node_threads: self.node_threads,
             rate_spread: self.rate_spread,
+            idle_timeout: self
+                .idle_timeout_s
+                .map(|s| seconds("--idle-timeout-s", s))
+                .transpose()?,
             ..bench::BenchOptions::default()
         })
     }

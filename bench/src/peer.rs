@@ -9,6 +9,7 @@
 
 use std::io::{BufRead, Write};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,13 @@ pub struct PeerResult {
     pub pss_mib: Option<f64>,
     /// Its node's traffic and operations in the epoch phase.
     pub counters: NodeCounters,
+    /// Peers its node had a connection with at the end of the epoch phase (each costs buffers:
+    /// what a peer's memory grows with).
+    #[serde(default)]
+    pub connected_peers: Option<u64>,
+    /// Peers in its node's routing table at the end of the epoch phase.
+    #[serde(default)]
+    pub routing_table_peers: Option<u64>,
     /// The latency phase (peer 0 only).
     pub latencies: Option<Latencies>,
 }
@@ -138,6 +146,11 @@ pub(crate) async fn epoch_phase(
     let cpu_s = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
     let bytes_after = bytes();
     let pss = pss_mib();
+    let gauge = |read: fn(&swarm_progress::dht::node::NodeStats) -> &AtomicU64| {
+        (!nodes.is_empty()).then(|| nodes.iter().map(|n| read(n.stats()).load(Relaxed)).sum())
+    };
+    let connected_peers = gauge(|s| &s.connected_peers);
+    let routing_table_peers = gauge(|s| &s.routing_table_peers);
 
     let secs = |t: Instant| t.saturating_duration_since(start).as_secs_f64();
     let result = PeerResult {
@@ -161,6 +174,8 @@ pub(crate) async fn epoch_phase(
         peak_rss_mib: peak_rss_mib(),
         pss_mib: pss,
         counters: bytes_after.since(bytes_before),
+        connected_peers,
+        routing_table_peers,
         latencies: None,
     };
     (result, log)
@@ -178,11 +193,11 @@ pub async fn run(
     let identity = Arc::new(Identity::generate().map_err(|e| start_err(&e))?);
     let peer = KademliaPeer::new(
         identity.clone(),
-        NodeConfig {
+        options.node_config(NodeConfig {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().map_err(|e| start_err(&e))?],
             bootstrap: vec![bootstrap],
             ..NodeConfig::default()
-        },
+        }),
         SystemClock::shared(),
     );
     let tracker = Rc::new(

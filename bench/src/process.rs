@@ -73,10 +73,10 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
     let program = std::env::current_exe().map_err(|e| start_err(&e))?;
     let seed = NodeHandle::start(
         &Identity::generate().map_err(|e| start_err(&e))?,
-        NodeConfig {
+        options.node_config(NodeConfig {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().map_err(|e| start_err(&e))?],
             ..NodeConfig::default()
-        },
+        }),
         SystemClock::shared(),
     )
     .map_err(|e| start_err(&e))?;
@@ -107,6 +107,13 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
             ])
             .args(["--probe-ms", &options.probe.as_millis().to_string()])
             .args(["--rate-spread", &options.rate_spread.to_string()])
+            .args(
+                options
+                    .idle_timeout
+                    .map(|t| ["--idle-timeout-s".to_owned(), t.as_secs_f64().to_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

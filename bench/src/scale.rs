@@ -42,10 +42,12 @@ pub async fn run(options: &BenchOptions, tcp: bool) -> Result<Report, BenchError
     } else {
         "/memory/0".parse().map_err(|e| start_err(&e))?
     };
-    let node_config = |bootstrap: Vec<Multiaddr>| NodeConfig {
-        listen: vec![listen.clone()],
-        bootstrap,
-        ..NodeConfig::default()
+    let node_config = |bootstrap: Vec<Multiaddr>| {
+        options.node_config(NodeConfig {
+            listen: vec![listen.clone()],
+            bootstrap,
+            ..NodeConfig::default()
+        })
     };
     let seed = NodeHandle::start(
         &Identity::generate().map_err(|e| start_err(&e))?,

@@ -68,12 +68,12 @@ pub async fn run(options: &BenchOptions, peer: &Standalone) -> Result<(), BenchE
     });
     let node = KademliaPeer::new(
         identity,
-        NodeConfig {
+        options.node_config(NodeConfig {
             listen: vec![peer.listen.clone()],
             bootstrap: peer.bootstrap.iter().cloned().collect(),
             dial_from_fresh_ports: peer.fresh_ports,
             ..NodeConfig::default()
-        },
+        }),
         SystemClock::shared(),
     );
     let tracker = Rc::new(

@@ -140,6 +140,7 @@ fn impossible_workload_flags_exit_with_code_two_and_name_the_flag() {
         (&["--duration=-1"][..], "--duration"),
         (&["--probe-ms", "0"][..], "--probe-ms"),
         (&["--rate-spread", "1.5"][..], "--rate-spread"),
+        (&["--idle-timeout-s=-1"][..], "--idle-timeout-s"),
     ] {
         assert_bad_flag("run", &[], args, flag);
     }

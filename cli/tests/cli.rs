@@ -161,8 +161,13 @@ impl Child {
 
     /// Sends SIGTERM and waits (bounded) for the exit code.
     fn terminate(&mut self) -> Option<i32> {
+        self.signal("-TERM")
+    }
+
+    /// Sends `signal` (as `kill` names it) and waits (bounded) for the exit code.
+    fn signal(&mut self, signal: &str) -> Option<i32> {
         let pid = self.process.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        Command::new("kill").args([signal, &pid]).status().unwrap();
         self.wait()
     }
 
@@ -215,14 +220,19 @@ fn watch_json_sees_a_trackers_progress_through_a_node() {
     let addr = node.listen_addr();
     let mut tracker = tracker_via(&addr, "cli-watch");
     tracker.report_local_progress(0, 123).unwrap();
-    let watch = Child::spawn(&[
-        "watch",
-        "--bootstrap",
-        &addr,
-        "--prefix",
-        "cli-watch",
-        "--json",
-    ]);
+    let stderr_path =
+        std::env::temp_dir().join(format!("swarm-progress-watch-{}", std::process::id()));
+    let mut watch = Child::spawn_with_stderr(
+        &[
+            "watch",
+            "--bootstrap",
+            &addr,
+            "--prefix",
+            "cli-watch",
+            "--json",
+        ],
+        std::fs::File::create(&stderr_path).unwrap().into(),
+    );
     let line = watch
         .line_where(|l| {
             serde_json::from_str::<serde_json::Value>(l)
@@ -231,6 +241,11 @@ fn watch_json_sees_a_trackers_progress_through_a_node() {
         .expect("watch never showed the tracker's samples");
     let value: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(value["num_clients"], 1, "the watcher itself is a client");
+    // Ctrl-C: a clean exit, its tombstone stored, and nothing to warn about.
+    assert_eq!(watch.signal("-INT"), Some(0));
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    std::fs::remove_file(&stderr_path).unwrap();
+    assert!(stderr.trim().is_empty(), "{stderr}");
     tracker
         .shutdown_blocking(std::time::Duration::from_secs(5))
         .unwrap();

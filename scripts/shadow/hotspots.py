@@ -2,7 +2,7 @@
 """The busiest peers of each Shadow run in OUT_DIR, from the per-peer files the run kept under
 OUT_DIR/runs/NAME/results (ignored by git): for each run, the three peers that moved the most
 bytes, with their sent and received KiB/s over the epoch phase and the inbound DHT requests they
-served, beside the median peer. Writes OUT_DIR/hotspots.json (compact; kept) and prints a table.
+served, beside the median peer (and its connections, where recorded). Writes OUT_DIR/hotspots.json (compact; kept) and prints a table.
 
     scripts/shadow/hotspots.py bench-results/shadow-scaling
 """
@@ -36,10 +36,14 @@ def main(out):
         total = lambda p: p["sent_kib_s"] + p["recv_kib_s"]
         peers.sort(key=total, reverse=True)
         median = statistics.median(total(p) for p in peers)
+        raw = [json.load(open(f)) for f in glob.glob(os.path.join(results, "*.json"))]
+        connected = [r["connected_peers"] for r in raw if r.get("connected_peers") is not None]
         runs[name] = {
             "peers": len(peers),
-            "median_sent_kib_s": statistics.median(p["sent_kib_s"] for p in peers),
-            "median_recv_kib_s": statistics.median(p["recv_kib_s"] for p in peers),
+            # Connections per peer at the end of the phase (runs from before it was recorded: None).
+            "median_connected_peers": statistics.median(connected) if connected else None,
+            "median_sent_kib_s": round(statistics.median(p["sent_kib_s"] for p in peers), 1),
+            "median_recv_kib_s": round(statistics.median(p["recv_kib_s"] for p in peers), 1),
             "median_total_kib_s": round(median, 1),
             "busiest": peers[:3],
         }
