@@ -38,8 +38,18 @@ def main(out):
         median = statistics.median(total(p) for p in peers)
         raw = [json.load(open(f)) for f in glob.glob(os.path.join(results, "*.json"))]
         connected = [r["connected_peers"] for r in raw if r.get("connected_peers") is not None]
+        sizes = [r["counters"]["gossip_arrived_bytes"] / r["counters"]["gossip_arrived"]
+                 for r in raw if r["counters"].get("gossip_arrived")]
+        copies = [p["gossip_copies_per_message"] for p in peers
+                  if p["gossip_copies_per_message"] is not None]
+        pushes = [r["counters"].get("gossip_published", 0) / r["phase_s"] * 60 for r in raw
+                  if r.get("phase_s")]
         runs[name] = {
             "peers": len(peers),
+            "median_pushes_per_min": round(statistics.median(pushes), 1) if pushes else None,
+            # v2: payload bytes of one gossip message (one signed entry), and copies of each.
+            "median_gossip_message_bytes": round(statistics.median(sizes)) if sizes else None,
+            "median_gossip_copies_per_message": round(statistics.median(copies), 2) if copies else None,
             # Connections per peer at the end of the phase (runs from before it was recorded: None).
             "median_connected_peers": statistics.median(connected) if connected else None,
             "median_sent_kib_s": round(statistics.median(p["sent_kib_s"] for p in peers), 1),
