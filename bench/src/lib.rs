@@ -135,6 +135,8 @@ pub struct BenchOptions {
     pub rate_spread: f64,
     /// How long the peers' nodes keep an idle connection (`None`: the node's default).
     pub idle_timeout: Option<Duration>,
+    /// How many replicas' copies a read waits for (`None`: the node's default, 3).
+    pub read_quorum: Option<usize>,
 }
 
 impl Default for BenchOptions {
@@ -155,6 +157,7 @@ impl Default for BenchOptions {
             node_threads: 0,
             rate_spread: 0.0,
             idle_timeout: None,
+            read_quorum: None,
         }
     }
 }
@@ -164,6 +167,7 @@ impl BenchOptions {
     pub fn node_config(&self, config: NodeConfig) -> NodeConfig {
         NodeConfig {
             idle_connection_timeout: self.idle_timeout.unwrap_or(config.idle_connection_timeout),
+            read_quorum: self.read_quorum.unwrap_or(config.read_quorum),
             ..config
         }
     }
@@ -487,6 +491,25 @@ impl NodeCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_options_apply_only_when_given() {
+        let base = NodeConfig::default();
+        let untouched = BenchOptions::default().node_config(base.clone());
+        assert_eq!(
+            untouched.idle_connection_timeout,
+            base.idle_connection_timeout
+        );
+        assert_eq!(untouched.read_quorum, base.read_quorum);
+        let options = BenchOptions {
+            idle_timeout: Some(Duration::from_secs(10)),
+            read_quorum: Some(1),
+            ..BenchOptions::default()
+        };
+        let changed = options.node_config(base);
+        assert_eq!(changed.idle_connection_timeout, Duration::from_secs(10));
+        assert_eq!(changed.read_quorum, 1);
+    }
 
     #[test]
     fn peer_periods_follow_the_reference_spread() {

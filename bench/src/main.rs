@@ -78,6 +78,9 @@ struct WorkloadFlags {
     /// Seconds the peers' nodes keep an idle connection (default: the node's, 120).
     #[arg(long)]
     idle_timeout_s: Option<f64>,
+    /// Replicas' copies a read waits for (default: the node's, 3; 0 waits for the lookup).
+    #[arg(long)]
+    read_quorum: Option<usize>,
 }
 
 impl WorkloadFlags {
@@ -135,6 +138,7 @@ impl WorkloadFlags {
                 .idle_timeout_s
                 .map(|s| seconds("--idle-timeout-s", s))
                 .transpose()?,
+            read_quorum: self.read_quorum,
             ..bench::BenchOptions::default()
         })
     }

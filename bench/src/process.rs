@@ -114,6 +114,13 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
                     .into_iter()
                     .flatten(),
             )
+            .args(
+                options
+                    .read_quorum
+                    .map(|q| ["--read-quorum".to_owned(), q.to_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
