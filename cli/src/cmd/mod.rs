@@ -14,6 +14,7 @@ use clap::{Args, ValueEnum};
 use swarm_progress::{Protocol, Settings};
 
 use crate::error::CliError;
+use crate::node_runner::Output;
 
 /// Flags every subcommand takes.
 #[derive(Debug, Args)]
@@ -72,6 +73,60 @@ impl NodeFlags {
         }
         if let Some(protocol) = self.protocol {
             settings.tracker.protocol = protocol;
+        }
+    }
+}
+
+/// Flags of the commands that follow one collaboration and print its progress on every update
+/// (`watch`, `train`).
+#[derive(Debug, Args)]
+pub struct ProgressFlags {
+    #[command(flatten)]
+    node: NodeFlags,
+    /// The collaboration (overrides tracker.prefix).
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Samples per epoch, the same for every peer of the collaboration (overrides
+    /// tracker.target_batch_size).
+    #[arg(long)]
+    target_batch_size: Option<u64>,
+    /// One JSON object per update instead of a progress line.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ProgressFlags {
+    /// Loads the settings with these flags (and then `adjust`) written over them, and starts
+    /// logging: at `warn` unless a level other than the default `info` was asked for, so the
+    /// progress lines stay readable.
+    pub fn load_settings(
+        &self,
+        global: &GlobalFlags,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Result<Settings, CliError> {
+        let mut settings = load_settings(global, |settings| {
+            self.node.apply(settings);
+            if let Some(prefix) = &self.prefix {
+                settings.tracker.prefix = prefix.clone();
+            }
+            if let Some(target) = self.target_batch_size {
+                settings.tracker.target_batch_size = target;
+            }
+            adjust(settings);
+        })?;
+        if settings.logging.level == "info" && std::env::var_os("RUST_LOG").is_none() {
+            settings.logging.level = "warn".into();
+        }
+        init_logging(&settings.logging.level, global, Some(&settings));
+        Ok(settings)
+    }
+
+    /// How the progress is printed.
+    pub fn output(&self) -> Output {
+        if self.json {
+            Output::Json
+        } else {
+            Output::Human
         }
     }
 }

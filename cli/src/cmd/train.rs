@@ -9,22 +9,15 @@ use std::time::Duration;
 use clap::Args;
 use swarm_progress::simulation::SimulatedTrainer;
 
-use super::{init_logging, load_settings, GlobalFlags, NodeFlags};
+use super::{GlobalFlags, ProgressFlags};
 use crate::error::CliError;
-use crate::node_runner::{self, Output, Training};
+use crate::node_runner::{self, Training};
 
 /// Flags of `train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     #[command(flatten)]
-    node: NodeFlags,
-    /// The collaboration (overrides tracker.prefix).
-    #[arg(long)]
-    prefix: Option<String>,
-    /// Samples per epoch, the same for every peer of the collaboration (overrides
-    /// tracker.target_batch_size).
-    #[arg(long)]
-    target_batch_size: Option<u64>,
+    progress: ProgressFlags,
     /// Samples per step.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
     batch_size: u64,
@@ -35,27 +28,11 @@ pub struct TrainArgs {
     /// (default: train until SIGINT / SIGTERM).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     epochs: Option<u64>,
-    /// One JSON object per update instead of a progress line.
-    #[arg(long)]
-    json: bool,
 }
 
 /// Trains until the epochs are done or a signal comes.
 pub fn run(args: TrainArgs, global: &GlobalFlags) -> Result<(), CliError> {
-    let mut settings = load_settings(global, |settings| {
-        args.node.apply(settings);
-        if let Some(prefix) = args.prefix {
-            settings.tracker.prefix = prefix;
-        }
-        if let Some(target) = args.target_batch_size {
-            settings.tracker.target_batch_size = target;
-        }
-    })?;
-    if settings.logging.level == "info" && std::env::var_os("RUST_LOG").is_none() {
-        // Keep the progress output readable.
-        settings.logging.level = "warn".into();
-    }
-    init_logging(&settings.logging.level, global, Some(&settings));
+    let settings = args.progress.load_settings(global, |_| {})?;
     let training = Training {
         trainer: SimulatedTrainer {
             batch: args.batch_size,
@@ -65,15 +42,10 @@ pub fn run(args: TrainArgs, global: &GlobalFlags) -> Result<(), CliError> {
         },
         epochs: args.epochs,
     };
-    let output = if args.json {
-        Output::Json
-    } else {
-        Output::Human
-    };
     actix::System::new().block_on(node_runner::run(
         settings,
         node_runner::Role::Trainer(training),
-        output,
+        args.progress.output(),
         None,
     ))?;
     Ok(())
