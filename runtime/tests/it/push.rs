@@ -1,16 +1,18 @@
 //! Protocol v2 (push over gossip): the swarm scenario over real libp2p nodes; a swarm of v1 and
 //! v2 trackers advancing together through the DHT; v2's request rate against v1's; hostile
-//! gossip (forged, malformed, oversized, replayed, flooding) on real nodes and on the mock.
+//! gossip (forged, malformed, oversized, replayed, flooding) on real nodes and on the mock;
+//! connections outside the gossip mesh closing after the idle timeout.
 
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use swarm_progress::records::GossipVerdict;
 use swarm_progress::simulation::SimulatedTrainer as Trainer;
 use swarm_progress::{
-    DhtError, Identity, KademliaPeer, LocalProgress, MemoryNetwork, ProgressTracker, Protocol,
-    PublishReason, RejectionReason, SignedEntry, SystemClock, TrackerConfig,
+    DhtError, Identity, KademliaPeer, LocalProgress, MemoryNetwork, NodeConfig, ProgressTracker,
+    Protocol, PublishReason, RejectionReason, SignedEntry, SystemClock, TrackerConfig,
 };
 
 use crate::kademlia::{node_config, start_node};
@@ -428,4 +430,79 @@ async fn the_mock_carries_pushes_through_the_same_gate() {
     assert!(limited >= 40, "only {limited} of 50 rate-limited");
     assert_eq!(net.rejections().get(RejectionReason::RateLimited), limited);
     tracker.shutdown(Duration::from_secs(5)).await.ok();
+}
+
+/// Gossip streams do not keep a connection open (libp2p-gossipsub is patched for that,
+/// `vendor/README.md`): a seed that follows no topic loses its connections to two v2 nodes once
+/// they are idle, while the two, each in the other's mesh, stay connected and still hear each
+/// other. Unpatched, every connection carries gossip streams and none ever closes.
+#[actix_rt::test]
+async fn connections_outside_the_gossip_mesh_close_after_the_idle_timeout() {
+    let config = |bootstrap| NodeConfig {
+        idle_connection_timeout: Duration::from_secs(3),
+        ..node_config(bootstrap)
+    };
+    let (seed, seed_addr) = start_node(config(vec![])).await;
+    let key = "keepalive_progress".to_string();
+    let (a, _) = start_node(config(vec![seed_addr.clone()])).await;
+    a.node
+        .subscribe(key.clone(), Box::new(|_, _| {}))
+        .await
+        .unwrap();
+    let (b, _) = start_node(config(vec![seed_addr.clone()])).await;
+    let heard = Arc::new(AtomicU64::new(0));
+    let sink = heard.clone();
+    b.node
+        .subscribe(
+            key.clone(),
+            Box::new(move |_, _| {
+                sink.fetch_add(1, Ordering::Relaxed);
+            }),
+        )
+        .await
+        .unwrap();
+    // The mesh forms: b hears a's pushes (a's bootstrap lookup or b's connects them).
+    let mut samples = 0;
+    let mut push_until_heard = async |what: &str| {
+        let before = heard.load(Ordering::Relaxed);
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while heard.load(Ordering::Relaxed) == before {
+            assert!(std::time::Instant::now() < deadline, "b never heard {what}");
+            samples += 1;
+            let e = entry(&a.identity, &key, samples, now() + 60.0);
+            match a.node.push(key.clone(), a.identity.public_key(), e).await {
+                Ok(()) | Err(DhtError::NoTopicPeers) => {}
+                Err(e) => panic!("push failed: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+    };
+    push_until_heard("a's push").await;
+
+    let connected = |node: &crate::kademlia::TestNode| {
+        let node = node.node.clone();
+        async move { node.info().await.map_or(usize::MAX, |i| i.connected_peers) }
+    };
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let (s, ca, cb) = (
+            connected(&seed).await,
+            connected(&a).await,
+            connected(&b).await,
+        );
+        if s == 0 && ca == 1 && cb == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "connections never settled to the mesh: seed {s}, a {ca}, b {cb} connected peers"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The mesh connection outlived the idle timeout and still carries pushes.
+    push_until_heard("a's push after the seed's connections closed").await;
+
+    a.node.stop();
+    b.node.stop();
+    seed.node.stop();
 }
