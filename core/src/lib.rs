@@ -52,7 +52,7 @@ pub use progress::{GlobalProgress, LocalProgress, SchemaError};
 pub use publish_rule::{PublishReason, PublishRule};
 pub use records::{
     InsertOutcome, ProgressRecord, RecordDecodeError, RecordLimits, RejectionCounts,
-    RejectionReason, SignedEntry, Validated,
+    RejectionReason, SignedEntry, Validated, ValueEncoding,
 };
 pub use swarm_view::SwarmView;
 pub use tracker_state::{FetchOutcome, TrackerState};

@@ -46,7 +46,7 @@ pub use swarm_progress_core::{
     Backoff, Clock, ConfigError, GlobalProgress, Identity, IdentityError, LocalProgress,
     ManualClock, PeerClocks, PeerKey, PerformanceEma, ProgressRecord, Protocol, PublishReason,
     RecordLimits, RejectionCounts, RejectionReason, SharedClock, SignedEntry, SwarmView,
-    SystemClock, TrackerConfig, TrackerState,
+    SystemClock, TrackerConfig, TrackerState, ValueEncoding,
 };
 
 pub use actors::child::SupervisionPolicy;

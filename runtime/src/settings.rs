@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::config::{ConfigError, TrackerConfig};
 use crate::dht::node::{peer_id_of, Multiaddr, NodeConfig};
-use crate::records::RecordLimits;
+use crate::records::{RecordLimits, COMPACT_ENTRY_LEN};
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 use thiserror::Error;
@@ -193,8 +193,11 @@ impl DhtSettings {
         }
         let replication = std::num::NonZeroUsize::new(self.replication)
             .ok_or_else(|| invalid("dht.replication", "must be at least 1"))?;
-        if self.max_entry_bytes < 128 {
-            return Err(invalid("dht.max_entry_bytes", "must be at least 128"));
+        if self.max_entry_bytes < COMPACT_ENTRY_LEN {
+            return Err(invalid(
+                "dht.max_entry_bytes",
+                format!("must be at least {COMPACT_ENTRY_LEN} (one compact entry)"),
+            ));
         }
         let max_expiration_ahead =
             seconds_setting("dht.max_expiration_ahead", self.max_expiration_ahead)?;
@@ -381,6 +384,12 @@ mod tests {
             ),
             ("SWARM_PROGRESS__DHT__MAX_ENTRIES", "0", "dht.max_entries"),
             ("SWARM_PROGRESS__DHT__REPLICATION", "0", "dht.replication"),
+            // One byte short of a compact entry: every entry would be refused as oversized.
+            (
+                "SWARM_PROGRESS__DHT__MAX_ENTRY_BYTES",
+                "138",
+                "dht.max_entry_bytes",
+            ),
             ("SWARM_PROGRESS__DHT__DENY", "not-a-peer-id", "dht.deny"),
             ("SWARM_PROGRESS__LOGGING__FORMAT", "xml", "logging.format"),
             ("SWARM_PROGRESS__HTTP__LISTEN", "localhost", "http.listen"),

@@ -9,16 +9,23 @@
 //! "swarm-progress/entry/v1"             domain tag and format version
 //! u32be len(key)     | key              the DHT key, e.g. "my-run_progress"
 //! u32be len(subkey)  | subkey           the 32-byte Ed25519 public key
-//! u8 kind                               0 = tombstone (null value), 1 = progress
-//! u32be len(value)   | value            the exact JSON bytes of the value (empty for a tombstone)
+//! u8 kind                               0 = tombstone, 1 = progress as JSON, 2 = compact progress
+//! u32be len(value)   | value            the exact value bytes (empty for a tombstone)
 //! u64be expiration.to_bits()            the exact bits of the f64 expiration
 //! ```
 //!
 //! ## Wire form of one entry
 //! ```text
 //! u8 version (= 1) | subkey[32] | u8 kind | (u32be len | value JSON, only for kind 1)
-//! | u64be expiration bits | signature[64]
+//! | (value[33], only for kind 2) | u64be expiration bits | signature[64]
 //! ```
+//!
+//! ## The two forms of a progress value
+//! [`SignedEntry::sign`] writes the compact form (kind 2, [`ValueEncoding::Compact`]): 33 fixed
+//! bytes, `u64be epoch | u64be samples_accumulated | f64 bits samples_per_second | f64 bits
+//! time | u8 client_mode`, with no `peer_id`: the reader takes it from the subkey, so it cannot
+//! disagree. An entry is then 139 bytes instead of ~290 with the JSON form (kind 1,
+//! [`ValueEncoding::Json`]), which every reader still accepts.
 //! Decoding is strict (exact lengths, no trailing bytes, finite expiration, value that passes
 //! the `LocalProgress` schema), so changing any byte of an encoded entry makes decoding or
 //! verification fail.
@@ -37,7 +44,62 @@ const SIGNING_TAG: &[u8] = b"swarm-progress/entry/v1";
 /// Version byte of the entry wire format.
 const ENTRY_VERSION: u8 = 1;
 const KIND_TOMBSTONE: u8 = 0;
-const KIND_PROGRESS: u8 = 1;
+const KIND_PROGRESS_JSON: u8 = 1;
+const KIND_PROGRESS_COMPACT: u8 = 2;
+/// Length of a compact value: epoch, samples, speed, time (8 bytes each) and client mode.
+pub const COMPACT_VALUE_LEN: usize = 33;
+/// Length of an entry with a compact value: version, subkey, kind, value, expiration,
+/// signature.
+pub const COMPACT_ENTRY_LEN: usize = 1 + PUBLIC_KEY_LEN + 1 + COMPACT_VALUE_LEN + 8 + SIGNATURE_LEN;
+
+/// How a progress value is written in an entry (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueEncoding {
+    /// Kind 2: 33 fixed bytes, the peer id taken from the subkey. What [`SignedEntry::sign`]
+    /// writes.
+    Compact,
+    /// Kind 1: the `LocalProgress` JSON object, `peer_id` included (the form of the first
+    /// release; still read).
+    Json,
+}
+
+fn encode_compact(progress: &LocalProgress) -> Vec<u8> {
+    let mut out = Vec::with_capacity(COMPACT_VALUE_LEN);
+    out.extend_from_slice(&progress.epoch.to_be_bytes());
+    out.extend_from_slice(&progress.samples_accumulated.to_be_bytes());
+    out.extend_from_slice(&progress.samples_per_second.to_bits().to_be_bytes());
+    out.extend_from_slice(&progress.time.to_bits().to_be_bytes());
+    out.push(u8::from(progress.client_mode));
+    out
+}
+
+fn decode_compact(raw: &[u8], subkey: &PeerKey) -> Result<LocalProgress, EntryDecodeError> {
+    let schema = |e: &dyn std::fmt::Display| EntryDecodeError::Schema(e.to_string());
+    let u64_at = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&raw[i..i + 8]);
+        u64::from_be_bytes(b)
+    };
+    let client_mode = match raw[32] {
+        0 => false,
+        1 => true,
+        other => {
+            return Err(schema(&format!(
+                "client_mode byte must be 0 or 1, got {other}"
+            )))
+        }
+    };
+    let progress = LocalProgress {
+        peer_id: subkey.peer_id(),
+        epoch: u64_at(0),
+        samples_accumulated: u64_at(8),
+        samples_per_second: f64::from_bits(u64_at(16)),
+        time: f64::from_bits(u64_at(24)),
+        client_mode,
+    };
+    progress.check().map_err(|e| schema(&e))?;
+    Ok(progress)
+}
 
 /// A peer's value (or tombstone) with its expiration and signature.
 ///
@@ -47,8 +109,10 @@ const KIND_PROGRESS: u8 = 1;
 pub struct SignedEntry {
     /// The decoded value; `None` is a tombstone.
     value: Option<LocalProgress>,
-    /// The exact JSON bytes that were signed (empty for a tombstone).
+    /// The exact value bytes that were signed (empty for a tombstone).
     value_bytes: Vec<u8>,
+    /// The wire kind: tombstone, JSON or compact progress.
+    kind: u8,
     /// DHT time after which the entry is dead.
     expiration: f64,
     /// Ed25519 signature of the signing message.
@@ -67,6 +131,14 @@ pub enum SignError {
     /// The value could not be serialized (never signed as empty bytes).
     #[error("value cannot be serialized: {0}")]
     Serialize(String),
+    /// A compact value carries no peer id: it must be the signer's own.
+    #[error("a compact value must name the signer's peer id {signer}, not {named}")]
+    NotTheSigner {
+        /// The signer's peer id.
+        signer: String,
+        /// The peer id the value names.
+        named: String,
+    },
 }
 
 /// Why bytes are not an entry.
@@ -120,34 +192,57 @@ fn signing_message(
 
 impl SignedEntry {
     /// Signs `value` (or a tombstone for `None`) under `key` with `identity`, whose public key is
-    /// the subkey.
+    /// the subkey, in the compact form (module docs): the value must name `identity`'s own
+    /// peer id.
     pub fn sign(
         identity: &Identity,
         key: &str,
         value: Option<&LocalProgress>,
         expiration: f64,
     ) -> Result<Self, SignError> {
+        Self::sign_as(identity, key, value, expiration, ValueEncoding::Compact)
+    }
+
+    /// [`SignedEntry::sign`] with the value written as `encoding` says. The JSON form can name
+    /// any peer id (readers reject a mismatch as `peer_id_mismatch`); tests use it to play the
+    /// first release or a liar.
+    pub fn sign_as(
+        identity: &Identity,
+        key: &str,
+        value: Option<&LocalProgress>,
+        expiration: f64,
+        encoding: ValueEncoding,
+    ) -> Result<Self, SignError> {
         if !expiration.is_finite() {
             return Err(SignError::NonFiniteExpiration(expiration));
         }
-        let value_bytes = match value {
-            Some(progress) => {
+        let (kind, value_bytes) = match (value, encoding) {
+            (None, _) => (KIND_TOMBSTONE, Vec::new()),
+            (Some(progress), ValueEncoding::Compact) => {
+                progress.check()?;
+                let signer = identity.peer_id();
+                if progress.peer_id != signer {
+                    return Err(SignError::NotTheSigner {
+                        signer,
+                        named: progress.peer_id.clone(),
+                    });
+                }
+                (KIND_PROGRESS_COMPACT, encode_compact(progress))
+            }
+            (Some(progress), ValueEncoding::Json) => {
                 progress.check()?;
                 // A checked LocalProgress (strings, integers, finite floats, bool) serializes;
                 // were that ever to fail, the error is returned rather than empty bytes signed.
-                serde_json::to_vec(progress).map_err(|e| SignError::Serialize(e.to_string()))?
+                let json = serde_json::to_vec(progress)
+                    .map_err(|e| SignError::Serialize(e.to_string()))?;
+                (KIND_PROGRESS_JSON, json)
             }
-            None => Vec::new(),
-        };
-        let kind = if value.is_some() {
-            KIND_PROGRESS
-        } else {
-            KIND_TOMBSTONE
         };
         let msg = signing_message(key, &identity.public_key(), kind, &value_bytes, expiration);
         Ok(Self {
             value: value.cloned(),
             value_bytes,
+            kind,
             expiration,
             signature: identity.sign(&msg),
         })
@@ -163,9 +258,18 @@ impl SignedEntry {
         self.value.is_none()
     }
 
-    /// The exact JSON bytes of the value, as signed (empty for a tombstone).
+    /// The exact bytes of the value, as signed (empty for a tombstone).
     pub fn value_bytes(&self) -> &[u8] {
         &self.value_bytes
+    }
+
+    /// How the value is written (`None` for a tombstone).
+    pub fn value_encoding(&self) -> Option<ValueEncoding> {
+        match self.kind {
+            KIND_PROGRESS_COMPACT => Some(ValueEncoding::Compact),
+            KIND_PROGRESS_JSON => Some(ValueEncoding::Json),
+            _ => None,
+        }
     }
 
     /// DHT time after which the entry is dead.
@@ -179,11 +283,7 @@ impl SignedEntry {
     }
 
     fn kind(&self) -> u8 {
-        if self.value.is_some() {
-            KIND_PROGRESS
-        } else {
-            KIND_TOMBSTONE
-        }
+        self.kind
     }
 
     /// Whether the entry is still alive at `now`.
@@ -197,7 +297,7 @@ impl SignedEntry {
     pub fn recency_cmp(&self, other: &SignedEntry) -> Ordering {
         self.expiration
             .total_cmp(&other.expiration)
-            .then_with(|| other.kind().cmp(&self.kind()))
+            .then_with(|| self.is_tombstone().cmp(&other.is_tombstone()))
             .then_with(|| self.value_bytes.cmp(&other.value_bytes))
             .then_with(|| self.signature.cmp(&other.signature))
     }
@@ -287,6 +387,8 @@ impl SignedEntry {
     /// The value, if any, names the subkey's own peer id (checked after the signature).
     pub fn check_peer_id(&self, subkey: &PeerKey) -> Result<(), RejectionReason> {
         match &self.value {
+            // A compact value has no peer id of its own: it was taken from the subkey.
+            Some(_) if self.kind == KIND_PROGRESS_COMPACT => Ok(()),
             Some(progress) if progress.peer_id != subkey.peer_id() => {
                 Err(RejectionReason::PeerIdMismatch)
             }
@@ -296,10 +398,9 @@ impl SignedEntry {
 
     /// Length of [`SignedEntry::encode`]'s output.
     pub fn encoded_len(&self) -> usize {
-        let value = if self.value.is_some() {
-            4 + self.value_bytes.len()
-        } else {
-            0
+        let value = match self.kind {
+            KIND_PROGRESS_JSON => 4 + self.value_bytes.len(),
+            _ => self.value_bytes.len(),
         };
         1 + PUBLIC_KEY_LEN + 1 + value + 8 + SIGNATURE_LEN
     }
@@ -308,9 +409,10 @@ impl SignedEntry {
     pub fn encode_into(&self, subkey: &PeerKey, out: &mut Vec<u8>) {
         out.push(ENTRY_VERSION);
         out.extend_from_slice(subkey.as_bytes());
-        out.push(self.kind());
-        if self.value.is_some() {
-            put_prefixed(out, &self.value_bytes);
+        out.push(self.kind);
+        match self.kind {
+            KIND_PROGRESS_JSON => put_prefixed(out, &self.value_bytes),
+            _ => out.extend_from_slice(&self.value_bytes),
         }
         out.extend_from_slice(&self.expiration.to_bits().to_be_bytes());
         out.extend_from_slice(&self.signature);
@@ -337,11 +439,15 @@ impl SignedEntry {
         let kind = r.u8()?;
         let (value, value_bytes) = match kind {
             KIND_TOMBSTONE => (None, Vec::new()),
-            KIND_PROGRESS => {
+            KIND_PROGRESS_JSON => {
                 let raw = r.prefixed()?;
                 let progress: LocalProgress = serde_json::from_slice(raw)
                     .map_err(|e| EntryDecodeError::Schema(e.to_string()))?;
                 (Some(progress), raw.to_vec())
+            }
+            KIND_PROGRESS_COMPACT => {
+                let raw = r.take(COMPACT_VALUE_LEN)?;
+                (Some(decode_compact(raw, &subkey)?), raw.to_vec())
             }
             other => {
                 return Err(EntryDecodeError::Malformed(format!(
@@ -362,6 +468,7 @@ impl SignedEntry {
             SignedEntry {
                 value,
                 value_bytes,
+                kind,
                 expiration,
                 signature,
             },
@@ -528,7 +635,9 @@ mod tests {
 
         let mut impostor = progress(&id);
         impostor.peer_id = Identity::generate().unwrap().peer_id();
-        let lying = SignedEntry::sign(&id, KEY, Some(&impostor), NOW + 60.0).unwrap();
+        let lying =
+            SignedEntry::sign_as(&id, KEY, Some(&impostor), NOW + 60.0, ValueEncoding::Json)
+                .unwrap();
         assert_eq!(
             lying.validate(KEY, &subkey, NOW, &limits()),
             Err(RejectionReason::PeerIdMismatch)
@@ -617,7 +726,7 @@ mod tests {
         let json = br#"{"peer_id":"abc","epoch":1,"samples_accumulated":2,"samples_per_second":1.0,"time":5.0,"client_mode":false,"x":1}"#;
         let mut forged = vec![ENTRY_VERSION];
         forged.extend_from_slice(id.public_key().as_bytes());
-        forged.push(KIND_PROGRESS);
+        forged.push(KIND_PROGRESS_JSON);
         put_prefixed(&mut forged, json);
         forged.extend_from_slice(&(NOW + 60.0).to_bits().to_be_bytes());
         forged.extend_from_slice(&[0u8; 64]);
@@ -634,6 +743,105 @@ mod tests {
         nan.extend_from_slice(&[0u8; 64]);
         assert_eq!(
             SignedEntry::decode(&nan).unwrap_err().reason(),
+            RejectionReason::Malformed
+        );
+    }
+
+    #[test]
+    fn the_compact_form_is_139_bytes_and_both_forms_round_trip_and_verify() {
+        let id = Identity::generate().unwrap();
+        let subkey = id.public_key();
+        let value = LocalProgress {
+            client_mode: true,
+            ..progress(&id)
+        };
+        let compact = SignedEntry::sign(&id, KEY, Some(&value), NOW + 60.0).unwrap();
+        let json =
+            SignedEntry::sign_as(&id, KEY, Some(&value), NOW + 60.0, ValueEncoding::Json).unwrap();
+        assert_eq!(compact.value_encoding(), Some(ValueEncoding::Compact));
+        assert_eq!(json.value_encoding(), Some(ValueEncoding::Json));
+        let bytes = compact.encode(&subkey);
+        assert_eq!(bytes.len(), 139);
+        assert_eq!(bytes.len(), COMPACT_ENTRY_LEN);
+        assert_eq!(bytes.len(), compact.encoded_len());
+        assert!(
+            json.encoded_len() > 2 * bytes.len() - 10,
+            "{}",
+            json.encoded_len()
+        );
+        for entry in [&compact, &json] {
+            let (got_subkey, decoded) = SignedEntry::decode(&entry.encode(&subkey)).unwrap();
+            assert_eq!(got_subkey, subkey);
+            assert_eq!(&decoded, entry);
+            assert_eq!(decoded.value(), Some(&value));
+            assert_eq!(decoded.validate(KEY, &subkey, NOW, &limits()), Ok(()));
+        }
+        // The kind is signed: the compact bytes relabelled as another kind do not verify.
+        let (_, decoded) = SignedEntry::decode(&bytes).unwrap();
+        assert!(decoded.verify(KEY, &subkey));
+        let other = Identity::generate().unwrap();
+        assert!(!decoded.verify(KEY, &other.public_key()));
+    }
+
+    #[test]
+    fn a_compact_value_takes_its_peer_id_from_the_subkey_and_only_the_signer_can_sign_one() {
+        let id = Identity::generate().unwrap();
+        let other = Identity::generate().unwrap();
+        // Signing a compact value that names another peer is refused...
+        let theirs = progress(&other);
+        assert!(matches!(
+            SignedEntry::sign(&id, KEY, Some(&theirs), NOW + 60.0),
+            Err(SignError::NotTheSigner { .. })
+        ));
+        // ...while the JSON form signs it and readers reject it by reason.
+        let lie =
+            SignedEntry::sign_as(&id, KEY, Some(&theirs), NOW + 60.0, ValueEncoding::Json).unwrap();
+        assert_eq!(
+            lie.validate(KEY, &id.public_key(), NOW, &limits()),
+            Err(RejectionReason::PeerIdMismatch)
+        );
+        // A compact entry moved under another subkey decodes with that subkey's peer id, and
+        // its signature fails.
+        let mine = SignedEntry::sign(&id, KEY, Some(&progress(&id)), NOW + 60.0).unwrap();
+        let mut moved = mine.encode(&id.public_key());
+        moved[1..33].copy_from_slice(other.public_key().as_bytes());
+        let (subkey, decoded) = SignedEntry::decode(&moved).unwrap();
+        assert_eq!(decoded.value().unwrap().peer_id, other.peer_id());
+        assert_eq!(
+            decoded.validate(KEY, &subkey, NOW, &limits()),
+            Err(RejectionReason::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_compact_value_breaking_the_schema_or_cut_short_is_rejected_by_reason() {
+        let id = Identity::generate().unwrap();
+        let entry = SignedEntry::sign(&id, KEY, Some(&progress(&id)), NOW + 60.0).unwrap();
+        let good = entry.encode(&id.public_key());
+        let value_at = 1 + 32 + 1;
+        let with = |offset: usize, bytes: &[u8]| {
+            let mut b = good.clone();
+            b[value_at + offset..value_at + offset + bytes.len()].copy_from_slice(bytes);
+            SignedEntry::decode(&b).map(|_| ()).map_err(|e| e.reason())
+        };
+        assert_eq!(
+            with(32, &[2]),
+            Err(RejectionReason::Schema),
+            "client mode 2"
+        );
+        let nan = f64::NAN.to_bits().to_be_bytes();
+        assert_eq!(with(16, &nan), Err(RejectionReason::Schema), "NaN speed");
+        let negative = (-1.0f64).to_bits().to_be_bytes();
+        assert_eq!(
+            with(24, &negative),
+            Err(RejectionReason::Schema),
+            "negative time"
+        );
+        assert_eq!(with(32, &[1]), Ok(()), "client mode 1 is valid");
+        // Cut inside the value: no length prefix to trust, the fixed length decides.
+        let short = &good[..value_at + COMPACT_VALUE_LEN - 1];
+        assert_eq!(
+            SignedEntry::decode(short).unwrap_err().reason(),
             RejectionReason::Malformed
         );
     }

@@ -22,8 +22,16 @@ fn progress(id: &Identity, samples: u64) -> LocalProgress {
     }
 }
 
+/// Signed by `id`: in the compact form when the value is `id`'s own, else in the JSON form (the
+/// only one that can name another peer).
 fn signed(id: &Identity, value: Option<&LocalProgress>, expiration: f64) -> SignedEntry {
-    SignedEntry::sign(id, KEY, value, expiration).unwrap()
+    let own = value.is_none_or(|v| v.peer_id == id.peer_id());
+    let encoding = if own {
+        ValueEncoding::Compact
+    } else {
+        ValueEncoding::Json
+    };
+    SignedEntry::sign_as(id, KEY, value, expiration, encoding).unwrap()
 }
 
 /// The wire form of an entry with an arbitrary JSON value and signature.

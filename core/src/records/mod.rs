@@ -13,7 +13,9 @@ mod hostile;
 #[cfg(test)]
 mod proptests;
 
-pub use entry::{EntryDecodeError, SignError, SignedEntry};
+pub use entry::{
+    EntryDecodeError, SignError, SignedEntry, ValueEncoding, COMPACT_ENTRY_LEN, COMPACT_VALUE_LEN,
+};
 pub use gossip::{message_id, GossipGate, GossipVerdict};
 pub use record::{InsertOutcome, ProgressRecord, RecordDecodeError, Validated};
 pub use rejection::{RejectionCounts, RejectionReason};
@@ -32,7 +34,7 @@ pub struct RecordLimits {
 }
 
 impl Default for RecordLimits {
-    /// 4,096 entries of at most 1 KiB (a real entry is about 300 bytes), expirations at most
+    /// 4,096 entries of at most 1 KiB (an entry is 139 bytes, ~290 in the JSON form), expirations at most
     /// 10 minutes ahead (ten times the default `metadata_expiration`).
     fn default() -> Self {
         Self {

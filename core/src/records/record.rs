@@ -413,6 +413,7 @@ impl ProgressRecord {
 mod tests {
     use super::*;
     use crate::identity::Identity;
+    use crate::records::ValueEncoding;
 
     const KEY: &str = "run_progress";
     const NOW: f64 = 5_000.0;
@@ -656,8 +657,12 @@ mod tests {
     fn encode_decode_round_trip_and_counting() {
         let ids: Vec<_> = (0..4).map(|_| Identity::generate().unwrap()).collect();
         let mut record = ProgressRecord::new();
+        // Both value forms in one record: two compact entries and two in JSON.
         for (i, id) in ids.iter().enumerate() {
-            record.insert(id.public_key(), entry(id, i as u64, NOW + 60.0), NOW);
+            let encoding = [ValueEncoding::Compact, ValueEncoding::Json][i % 2];
+            let value = progress(id, i as u64);
+            let e = SignedEntry::sign_as(id, KEY, Some(&value), NOW + 60.0, encoding).unwrap();
+            record.insert(id.public_key(), e, NOW);
         }
         let limits = RecordLimits::default();
         let bytes = record.encode();

@@ -43,11 +43,12 @@ fn signed_progress_travels_merges_and_estimates() {
     }
     // A forger signs a huge sample count under peer 0's subkey with its own key: refused.
     let forger = Identity::generate().unwrap();
-    let forged = SignedEntry::sign(
+    let forged = SignedEntry::sign_as(
         &forger,
         &key,
         Some(&report(&peers[0], 4, 1_000_000, 1e9, NOW)),
         expiration + 1.0,
+        swarm_progress::ValueEncoding::Json,
     )
     .unwrap();
     assert_eq!(
