@@ -95,10 +95,12 @@ pub async fn run(options: &BenchOptions, peer: &Standalone) -> Result<(), BenchE
         ..reference_trainer(options, peer.index)
     };
     trainer.run(&tracker, u64::MAX, peer.linger).await;
-    tracker
-        .shutdown(Duration::from_secs(10))
-        .await
-        .map_err(|e| BenchError::Peer(format!("shutdown: {e}")))?;
+    // When the whole swarm leaves at once (the end of every run), the key's replicas may be
+    // gone before a tombstone lands. The figures are written already and the entry expires on
+    // its own, so that is said, not a failed run (the scale lab counts these lines).
+    if let Err(e) = tracker.shutdown(Duration::from_secs(10)).await {
+        eprintln!("peer {}: tombstone not stored at shutdown: {e}", peer.index);
+    }
     Ok(())
 }
 

@@ -39,15 +39,17 @@ start=$(date +%s.%N)
 wall=$(echo "$(date +%s.%N) - $start" | bc)
 "$BIN" collect "${flags[@]}" --results "$RUN/results" --setup "${SETUP:-60}" --out "$RUN/report.json" > "$RUN/row.md"
 peak_kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$RUN/time.txt")
-# Peers that exited non-zero (a failed tombstone store at shutdown is the usual cause; each
-# one's stderr is in shadow.data/hosts/peerN/).
+# Peers that exited non-zero (each one's stderr is in shadow.data/hosts/peerN/).
 failed=$(grep -c '^Error: process' "$RUN/shadow.log" || true)
-python3 - "$RUN/report.json" "$OUT/$NAME.json" "$wall" "${peak_kib:-0}" "$GRAPH" "$failed" <<'PY'
+# Peers whose tombstone did not land when the swarm left at once (they exit 0).
+no_tombstone=$(cat "$RUN"/shadow.data/hosts/*/*.stderr 2>/dev/null | grep -c 'tombstone not stored at shutdown' || true)
+python3 - "$RUN/report.json" "$OUT/$NAME.json" "$wall" "${peak_kib:-0}" "$GRAPH" "$failed" "$no_tombstone" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 report["shadow"] = {"graph": sys.argv[5], "wall_s": round(float(sys.argv[3]), 1),
                     "simulator_peak_rss_mib": round(int(sys.argv[4]) / 1024, 1),
-                    "peers_exited_nonzero": int(sys.argv[6])}
+                    "peers_exited_nonzero": int(sys.argv[6]),
+                    "peers_tombstone_not_stored": int(sys.argv[7])}
 json.dump(report, open(sys.argv[2], "w"), separators=(",", ":"))
 PY
 if [ ! -f "$OUT/summary.md" ]; then
