@@ -418,6 +418,29 @@ impl SignedEntry {
         out.extend_from_slice(&self.signature);
     }
 
+    /// Whether `raw` is exactly the wire form of this entry held under `subkey`, compared in
+    /// place. A read uses it to reuse an entry it has already validated instead of decoding the
+    /// same bytes again.
+    pub fn is_encoded_as(&self, subkey: &PeerKey, raw: &[u8]) -> bool {
+        if raw.len() != self.encoded_len() {
+            return false;
+        }
+        let (head, rest) = raw.split_at(1 + PUBLIC_KEY_LEN + 1);
+        let value = match self.kind {
+            KIND_PROGRESS_JSON => &rest[4..4 + self.value_bytes.len()],
+            _ => &rest[..self.value_bytes.len()],
+        };
+        let tail = &raw[raw.len() - 8 - SIGNATURE_LEN..];
+        head[0] == ENTRY_VERSION
+            && &head[1..=PUBLIC_KEY_LEN] == subkey.as_bytes()
+            && head[PUBLIC_KEY_LEN + 1] == self.kind
+            && (self.kind != KIND_PROGRESS_JSON
+                || rest[..4] == (self.value_bytes.len() as u32).to_be_bytes())
+            && value == self.value_bytes.as_slice()
+            && tail[..8] == self.expiration.to_bits().to_be_bytes()
+            && tail[8..] == self.signature
+    }
+
     /// The wire form of this entry, held under `subkey`.
     pub fn encode(&self, subkey: &PeerKey) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.encoded_len());

@@ -37,7 +37,7 @@ use std::collections::BTreeMap;
 use thiserror::Error;
 use tracing::debug;
 
-use crate::identity::PeerKey;
+use crate::identity::{PeerKey, PUBLIC_KEY_LEN};
 use crate::progress::LocalProgress;
 use crate::records::entry::SignedEntry;
 use crate::records::rejection::{RejectionCounts, RejectionReason};
@@ -394,6 +394,10 @@ impl ProgressRecord {
                 structural.record(RejectionReason::Oversized);
                 continue;
             }
+            if let Some(held) = known.and_then(|k| Self::held_as(k, raw)) {
+                candidates.push(held);
+                continue;
+            }
             match SignedEntry::decode(raw) {
                 Ok(candidate) => candidates.push(candidate),
                 Err(e) => {
@@ -406,6 +410,17 @@ impl ProgressRecord {
         let mut validated = Self::admit_known(key, candidates, now, limits, known);
         validated.rejections.add(&structural);
         Ok(validated)
+    }
+}
+
+impl ProgressRecord {
+    /// The entry of `known` whose wire form is exactly `raw`, if any: a read reuses it (with
+    /// the signature already checked) instead of decoding the bytes again.
+    fn held_as(known: &ProgressRecord, raw: &[u8]) -> Option<(PeerKey, SignedEntry)> {
+        let subkey = PeerKey::from_bytes(raw.get(1..1 + PUBLIC_KEY_LEN)?.try_into().ok()?);
+        let held = known.get(&subkey)?;
+        held.is_encoded_as(&subkey, raw)
+            .then(|| (subkey, held.clone()))
     }
 }
 
@@ -679,6 +694,46 @@ mod tests {
         // Later, all expired.
         let later = ProgressRecord::decode(KEY, &bytes, NOW + 60.0, &limits).unwrap();
         assert_eq!(later.rejections.get(RejectionReason::Expired), 4);
+    }
+
+    #[test]
+    fn a_read_reuses_a_held_entry_only_for_identical_bytes() {
+        let limits = RecordLimits::default();
+        let ids: Vec<_> = (0..2).map(|_| Identity::generate().unwrap()).collect();
+        let mut held = ProgressRecord::new();
+        for (id, encoding) in ids
+            .iter()
+            .zip([ValueEncoding::Compact, ValueEncoding::Json])
+        {
+            let value = progress(id, 1);
+            let e = SignedEntry::sign_as(id, KEY, Some(&value), NOW + 60.0, encoding).unwrap();
+            held.insert(id.public_key(), e, NOW);
+        }
+        let again =
+            ProgressRecord::decode_known(KEY, &held.encode(), NOW, &limits, Some(&held)).unwrap();
+        assert_eq!(again.record, held);
+        assert_eq!(again.rejections.total(), 0);
+        // One byte changed in the value, the expiration or the signature of a held entry: the
+        // bytes are not reused, so they are checked and refused.
+        const RECORD_HEADER: usize = 4 + 1 + 4 + 4; // magic, version, count, entry length
+        for id in &ids {
+            let mut one = ProgressRecord::new();
+            one.insert(
+                id.public_key(),
+                held.get(&id.public_key()).unwrap().clone(),
+                NOW,
+            );
+            let clean = one.encode();
+            let len = clean.len();
+            for at in [RECORD_HEADER + 39, len - 66, len - 1] {
+                let mut bytes = clean.clone();
+                bytes[at] ^= 0x01;
+                let read =
+                    ProgressRecord::decode_known(KEY, &bytes, NOW, &limits, Some(&held)).unwrap();
+                assert!(read.record.is_empty(), "byte {at} of {len}");
+                assert_eq!(read.rejections.total(), 1, "byte {at} of {len}");
+            }
+        }
     }
 
     #[test]
