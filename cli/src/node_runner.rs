@@ -211,6 +211,9 @@ pub async fn run(
                 if !changed {
                     break;
                 }
+                if let (Role::Tracker, Some(tracker)) = (&role, &tracker) {
+                    follow_swarm_epoch(tracker).await;
+                }
                 if let (Some(rx), Output::Human | Output::Json) = (updates.as_ref(), output) {
                     let progress = rx.borrow().clone();
                     match &bar {
@@ -313,4 +316,22 @@ fn print_progress(out: &mut dyn Write, g: &GlobalProgress, output: Output) {
         Output::Silent => {}
     }
     let _ = out.flush();
+}
+
+/// A tracker with no trainer (`watch`, `node --prefix`) moves its own epoch to the swarm's,
+/// as a hivemind client's optimizer does: after the trainers leave, its view keeps the epoch
+/// the swarm reached instead of falling back to its own start epoch.
+async fn follow_swarm_epoch(tracker: &ProgressTracker) {
+    let swarm = tracker.global_epoch();
+    if swarm <= tracker.local_progress().epoch {
+        return;
+    }
+    match tracker.pause_updates().await {
+        Ok(guard) => {
+            if let Err(e) = guard.update_epoch(Some(swarm)).await {
+                tracing::warn!(error = %e, epoch = swarm, "could not follow the swarm's epoch");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not follow the swarm's epoch"),
+    }
 }

@@ -241,14 +241,30 @@ fn watch_json_sees_a_trackers_progress_through_a_node() {
         .expect("watch never showed the tracker's samples");
     let value: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(value["num_clients"], 1, "the watcher itself is a client");
+    // The swarm moves to epoch 2, then its only trainer leaves: the watcher keeps the epoch
+    // the swarm reached (it follows the swarm's epoch) instead of falling back to 0.
+    tracker.report_local_progress(2, 5).unwrap();
+    watch
+        .line_where(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["epoch"] == 2 && v["num_peers"] == 2)
+        })
+        .expect("watch never showed epoch 2");
+    tracker
+        .shutdown_blocking(std::time::Duration::from_secs(5))
+        .unwrap();
+    let alone = watch
+        .line_where(|l| {
+            serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["num_peers"] == 1)
+        })
+        .expect("watch never saw the trainer leave");
+    let alone: serde_json::Value = serde_json::from_str(&alone).unwrap();
+    assert_eq!(alone["epoch"], 2, "{alone}");
     // Ctrl-C: a clean exit, its tombstone stored, and nothing to warn about.
     assert_eq!(watch.signal("-INT"), Some(0));
     let stderr = std::fs::read_to_string(&stderr_path).unwrap();
     std::fs::remove_file(&stderr_path).unwrap();
     assert!(stderr.trim().is_empty(), "{stderr}");
-    tracker
-        .shutdown_blocking(std::time::Duration::from_secs(5))
-        .unwrap();
 }
 
 /// The README's walk-through: a seed `node` and two `train` processes make a swarm with no

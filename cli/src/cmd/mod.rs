@@ -8,6 +8,7 @@ pub mod node;
 pub mod train;
 pub mod watch;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -158,7 +159,9 @@ pub fn init_logging(level: &str, global: &GlobalFlags, settings: Option<&Setting
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log redirected to a file or a journal stays plain.
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = if json {
         builder.json().try_init()
     } else {
