@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One run of the scale lab under the Shadow network simulator: N standalone peers, one per
 # simulated host, on the calibration or volunteer graph (bench/src/shadow.rs documents both).
-# Release build of swarm-progress-bench; Shadow from ../shared/tools/shadow/install.sh
-# (SHADOW=path/to/shadow, default: shadow on PATH, then /opt/shadow/bin/shadow).
+# Release build of swarm-progress-bench; Shadow 3.3 built from its sources (SHADOW=path/to/shadow,
+# default: shadow on PATH, then ~/.local/bin/shadow, where its `./setup install` puts it).
 #
 #   scripts/shadow/run.sh OUT_DIR NAME GRAPH PROTOCOL LOAD PRESET N [extra bench flags...]
 #   e.g. scripts/shadow/run.sh bench-results/shadow volunteer-B-default-n100-v2 volunteer v2 B default 100
@@ -23,7 +23,7 @@ case $LOAD in
   B) load=(--batch-size 16 --period-ms 2000 --epoch-seconds 12 --duration "${DURATION:-60}") ;;
   *) echo "LOAD must be A or B" >&2; exit 2 ;;
 esac
-SHADOW=${SHADOW:-$(command -v shadow || echo /opt/shadow/bin/shadow)}
+SHADOW=${SHADOW:-$(command -v shadow || echo "$HOME/.local/bin/shadow")}
 if [ -z "${BIN:-}" ]; then
   cargo build --release --quiet -p swarm-progress-bench
   BIN=$(pwd)/target/release/swarm-progress-bench
