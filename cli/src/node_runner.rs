@@ -326,12 +326,11 @@ async fn follow_swarm_epoch(tracker: &ProgressTracker) {
     if swarm <= tracker.local_progress().epoch {
         return;
     }
-    match tracker.pause_updates().await {
-        Ok(guard) => {
-            if let Err(e) = guard.update_epoch(Some(swarm)).await {
-                tracing::warn!(error = %e, epoch = swarm, "could not follow the swarm's epoch");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "could not follow the swarm's epoch"),
+    let followed = match tracker.pause_updates().await {
+        Ok(guard) => guard.update_epoch(Some(swarm)).await.map(drop),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = followed {
+        tracing::warn!(error = %e, epoch = swarm, "could not follow the swarm's epoch");
     }
 }

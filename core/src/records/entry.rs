@@ -216,10 +216,12 @@ impl SignedEntry {
         if !expiration.is_finite() {
             return Err(SignError::NonFiniteExpiration(expiration));
         }
+        if let Some(progress) = value {
+            progress.check()?;
+        }
         let (kind, value_bytes) = match (value, encoding) {
             (None, _) => (KIND_TOMBSTONE, Vec::new()),
             (Some(progress), ValueEncoding::Compact) => {
-                progress.check()?;
                 let signer = identity.peer_id();
                 if progress.peer_id != signer {
                     return Err(SignError::NotTheSigner {
@@ -230,7 +232,6 @@ impl SignedEntry {
                 (KIND_PROGRESS_COMPACT, encode_compact(progress))
             }
             (Some(progress), ValueEncoding::Json) => {
-                progress.check()?;
                 // A checked LocalProgress (strings, integers, finite floats, bool) serializes;
                 // were that ever to fail, the error is returned rather than empty bytes signed.
                 let json = serde_json::to_vec(progress)
@@ -282,10 +283,6 @@ impl SignedEntry {
         &self.signature
     }
 
-    fn kind(&self) -> u8 {
-        self.kind
-    }
-
     /// Whether the entry is still alive at `now`.
     pub fn is_live(&self, now: f64) -> bool {
         self.expiration > now
@@ -304,7 +301,7 @@ impl SignedEntry {
 
     /// Checks the signature for `key` and `subkey`.
     pub fn verify(&self, key: &str, subkey: &PeerKey) -> bool {
-        let msg = signing_message(key, subkey, self.kind(), &self.value_bytes, self.expiration);
+        let msg = signing_message(key, subkey, self.kind, &self.value_bytes, self.expiration);
         subkey.verify(&msg, &self.signature)
     }
 
@@ -319,7 +316,7 @@ impl SignedEntry {
         }
         let messages: Vec<Vec<u8>> = entries
             .iter()
-            .map(|(s, e)| signing_message(key, s, e.kind(), &e.value_bytes, e.expiration))
+            .map(|(s, e)| signing_message(key, s, e.kind, &e.value_bytes, e.expiration))
             .collect();
         let items: Vec<(&PeerKey, &[u8], &[u8; SIGNATURE_LEN])> = entries
             .iter()
@@ -422,23 +419,7 @@ impl SignedEntry {
     /// place. A read uses it to reuse an entry it has already validated instead of decoding the
     /// same bytes again.
     pub fn is_encoded_as(&self, subkey: &PeerKey, raw: &[u8]) -> bool {
-        if raw.len() != self.encoded_len() {
-            return false;
-        }
-        let (head, rest) = raw.split_at(1 + PUBLIC_KEY_LEN + 1);
-        let value = match self.kind {
-            KIND_PROGRESS_JSON => &rest[4..4 + self.value_bytes.len()],
-            _ => &rest[..self.value_bytes.len()],
-        };
-        let tail = &raw[raw.len() - 8 - SIGNATURE_LEN..];
-        head[0] == ENTRY_VERSION
-            && &head[1..=PUBLIC_KEY_LEN] == subkey.as_bytes()
-            && head[PUBLIC_KEY_LEN + 1] == self.kind
-            && (self.kind != KIND_PROGRESS_JSON
-                || rest[..4] == (self.value_bytes.len() as u32).to_be_bytes())
-            && value == self.value_bytes.as_slice()
-            && tail[..8] == self.expiration.to_bits().to_be_bytes()
-            && tail[8..] == self.signature
+        raw.len() == self.encoded_len() && self.encode(subkey) == raw
     }
 
     /// The wire form of this entry, held under `subkey`.

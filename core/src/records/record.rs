@@ -411,9 +411,7 @@ impl ProgressRecord {
         validated.rejections.add(&structural);
         Ok(validated)
     }
-}
 
-impl ProgressRecord {
     /// The entry of `known` whose wire form is exactly `raw`, if any: a read reuses it (with
     /// the signature already checked) instead of decoding the bytes again.
     fn held_as(known: &ProgressRecord, raw: &[u8]) -> Option<(PeerKey, SignedEntry)> {
