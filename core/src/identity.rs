@@ -22,6 +22,21 @@ pub const PUBLIC_KEY_LEN: usize = 32;
 /// Length of an Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
 
+/// The bytes of an Ed25519 peer id before its key: identity multihash (code 0x00, length 36) of
+/// the protobuf `PublicKey` { Type = Ed25519 (field 1, varint 1), Data = key (field 2, 32 bytes) }.
+const PEER_ID_ED25519_PREFIX: [u8; 6] = [0x00, 0x24, 0x08, 0x01, 0x12, 0x20];
+
+/// Why a string is not the peer id of an Ed25519 key.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PeerIdError {
+    /// Not base58.
+    #[error("not a peer id (not base58: {0})")]
+    NotBase58(String),
+    /// Base58, but not an Ed25519 key inlined in an identity multihash (`12D3KooW…`).
+    #[error("not the peer id of an Ed25519 key (12D3KooW…)")]
+    NotEd25519,
+}
+
 /// An Ed25519 public key: a peer's subkey in the progress record.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PeerKey([u8; PUBLIC_KEY_LEN]);
@@ -39,12 +54,26 @@ impl PeerKey {
 
     /// The libp2p peer id of this key, base58 (`12D3KooW…`).
     pub fn peer_id(&self) -> String {
-        // Identity multihash (code 0x00, length 36) of the protobuf `PublicKey`
-        // { Type = Ed25519 (field 1, varint 1), Data = key (field 2, 32 bytes) }.
-        let mut bytes = Vec::with_capacity(2 + 4 + PUBLIC_KEY_LEN);
-        bytes.extend_from_slice(&[0x00, 0x24, 0x08, 0x01, 0x12, 0x20]);
+        let mut bytes = Vec::with_capacity(PEER_ID_ED25519_PREFIX.len() + PUBLIC_KEY_LEN);
+        bytes.extend_from_slice(&PEER_ID_ED25519_PREFIX);
         bytes.extend_from_slice(&self.0);
         bs58::encode(bytes).into_string()
+    }
+
+    /// The key of a libp2p peer id string (`12D3KooW…`, an Ed25519 key inlined in an identity
+    /// multihash): the inverse of [`PeerKey::peer_id`]. Other key types are refused.
+    pub fn from_peer_id(peer_id: &str) -> Result<Self, PeerIdError> {
+        let bytes = bs58::decode(peer_id)
+            .into_vec()
+            .map_err(|e| PeerIdError::NotBase58(e.to_string()))?;
+        match bytes.strip_prefix(&PEER_ID_ED25519_PREFIX[..]) {
+            Some(key) if key.len() == PUBLIC_KEY_LEN => {
+                let mut out = [0u8; PUBLIC_KEY_LEN];
+                out.copy_from_slice(key);
+                Ok(Self(out))
+            }
+            _ => Err(PeerIdError::NotEd25519),
+        }
     }
 
     /// Verifies an Ed25519 signature of `message` by this key.
@@ -260,6 +289,25 @@ mod tests {
         assert_eq!(peer_id.len(), 52);
         let decoded = bs58::decode(&peer_id).into_vec().unwrap();
         assert_eq!(&decoded[6..], id.public_key().as_bytes());
+    }
+
+    #[test]
+    fn a_peer_id_parses_back_to_its_key_and_other_strings_are_refused() {
+        let id = Identity::generate().unwrap();
+        assert_eq!(PeerKey::from_peer_id(&id.peer_id()), Ok(id.public_key()));
+        assert!(matches!(
+            PeerKey::from_peer_id("not base58: 0OIl"),
+            Err(PeerIdError::NotBase58(_))
+        ));
+        // A base58 string of the right kind but one byte short, and a sha256 multihash (RSA
+        // peer ids, `Qm…`).
+        let short =
+            bs58::encode(&bs58::decode(id.peer_id()).into_vec().unwrap()[..37]).into_string();
+        assert_eq!(PeerKey::from_peer_id(&short), Err(PeerIdError::NotEd25519));
+        assert_eq!(
+            PeerKey::from_peer_id("QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"),
+            Err(PeerIdError::NotEd25519)
+        );
     }
 
     #[test]

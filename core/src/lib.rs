@@ -24,10 +24,14 @@
 //!   message and its admission ([`GossipGate`]).
 //! - [`identity`]: [`Identity`] (an Ed25519 key and its file) and [`PeerKey`] (the public half,
 //!   its libp2p peer id, single and batch signature checks).
+//! - [`admission_token`]: [`AdmissionToken`], a run authority's signed admission of one peer in
+//!   a [`Role`] until a time; [`records::Admission`] judges entries by it (private
+//!   collaborations).
 //! - [`config`]: [`TrackerConfig`] and its validation, naming the setting at fault.
 //! - [`clock`]: [`Clock`], [`SystemClock`] and [`ManualClock`].
 //! - [`backoff`]: [`Backoff`], the one exponential backoff every retry loop uses.
 
+pub mod admission_token;
 pub mod backoff;
 pub mod clock;
 pub mod config;
@@ -41,6 +45,7 @@ pub mod records;
 pub mod swarm_view;
 pub mod tracker_state;
 
+pub use admission_token::{AdmissionToken, Role, TokenError};
 pub use backoff::Backoff;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{ConfigError, Protocol, TrackerConfig};
@@ -51,7 +56,7 @@ pub use peer_clocks::PeerClocks;
 pub use progress::{GlobalProgress, LocalProgress, SchemaError};
 pub use publish_rule::{PublishReason, PublishRule};
 pub use records::{
-    InsertOutcome, ProgressRecord, RecordDecodeError, RecordLimits, RejectionCounts,
+    Admission, InsertOutcome, ProgressRecord, RecordDecodeError, RecordLimits, RejectionCounts,
     RejectionReason, SignedEntry, Validated, ValueEncoding,
 };
 pub use swarm_view::SwarmView;

@@ -14,11 +14,17 @@
 //! u64be expiration.to_bits()            the exact bits of the f64 expiration
 //! ```
 //!
+//! An entry that carries an admission token (a private collaboration, PROTOCOL.md §3.5) is
+//! signed with the tag `"swarm-progress/entry/v2"` and the token's 138 bytes appended, so the
+//! token cannot be stripped from an entry or swapped for another.
+//!
 //! ## Wire form of one entry
 //! ```text
 //! u8 version (= 1) | subkey[32] | u8 kind | (u32be len | value JSON, only for kind 1)
 //! | (value[33], only for kind 2) | u64be expiration bits | signature[64]
 //! ```
+//! Version 2 is the same with the token (`admission_token.rs`) between the expiration and the
+//! signature.
 //!
 //! ## The two forms of a progress value
 //! [`SignedEntry::sign`] writes the compact form (kind 2, [`ValueEncoding::Compact`]): 33 fixed
@@ -32,6 +38,7 @@
 
 use std::cmp::Ordering;
 
+use crate::admission_token::{AdmissionToken, TOKEN_LEN};
 use crate::identity::{Identity, PeerKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::progress::{LocalProgress, SchemaError};
 use crate::records::rejection::RejectionReason;
@@ -41,8 +48,12 @@ use thiserror::Error;
 
 /// Domain tag and version of the signed message.
 const SIGNING_TAG: &[u8] = b"swarm-progress/entry/v1";
+/// Domain tag of the signed message of an entry that carries an admission token.
+const SIGNING_TAG_ADMITTED: &[u8] = b"swarm-progress/entry/v2";
 /// Version byte of the entry wire format.
 const ENTRY_VERSION: u8 = 1;
+/// Version byte of an entry that carries an admission token.
+const ENTRY_VERSION_ADMITTED: u8 = 2;
 const KIND_TOMBSTONE: u8 = 0;
 const KIND_PROGRESS_JSON: u8 = 1;
 const KIND_PROGRESS_COMPACT: u8 = 2;
@@ -115,6 +126,8 @@ pub struct SignedEntry {
     kind: u8,
     /// DHT time after which the entry is dead.
     expiration: f64,
+    /// The signer's admission token, in a private collaboration.
+    token: Option<AdmissionToken>,
     /// Ed25519 signature of the signing message.
     signature: [u8; SIGNATURE_LEN],
 }
@@ -178,15 +191,23 @@ fn signing_message(
     kind: u8,
     value: &[u8],
     expiration: f64,
+    token: Option<&AdmissionToken>,
 ) -> Vec<u8> {
-    let mut msg =
-        Vec::with_capacity(SIGNING_TAG.len() + 4 + key.len() + 4 + 32 + 1 + 4 + value.len() + 8);
-    msg.extend_from_slice(SIGNING_TAG);
+    let mut msg = Vec::with_capacity(
+        SIGNING_TAG.len() + 4 + key.len() + 4 + 32 + 1 + 4 + value.len() + 8 + TOKEN_LEN,
+    );
+    msg.extend_from_slice(match token {
+        None => SIGNING_TAG,
+        Some(_) => SIGNING_TAG_ADMITTED,
+    });
     put_prefixed(&mut msg, key.as_bytes());
     put_prefixed(&mut msg, subkey.as_bytes());
     msg.push(kind);
     put_prefixed(&mut msg, value);
     msg.extend_from_slice(&expiration.to_bits().to_be_bytes());
+    if let Some(token) = token {
+        token.encode_into(&mut msg);
+    }
     msg
 }
 
@@ -200,7 +221,33 @@ impl SignedEntry {
         value: Option<&LocalProgress>,
         expiration: f64,
     ) -> Result<Self, SignError> {
-        Self::sign_as(identity, key, value, expiration, ValueEncoding::Compact)
+        Self::sign_full(
+            identity,
+            None,
+            key,
+            value,
+            expiration,
+            ValueEncoding::Compact,
+        )
+    }
+
+    /// [`SignedEntry::sign`] with the signer's admission `token` (if any) carried in the entry
+    /// and covered by the signature: what a peer of a private collaboration publishes.
+    pub fn sign_admitted(
+        identity: &Identity,
+        token: Option<&AdmissionToken>,
+        key: &str,
+        value: Option<&LocalProgress>,
+        expiration: f64,
+    ) -> Result<Self, SignError> {
+        Self::sign_full(
+            identity,
+            token,
+            key,
+            value,
+            expiration,
+            ValueEncoding::Compact,
+        )
     }
 
     /// [`SignedEntry::sign`] with the value written as `encoding` says. The JSON form can name
@@ -208,6 +255,17 @@ impl SignedEntry {
     /// first release or a liar.
     pub fn sign_as(
         identity: &Identity,
+        key: &str,
+        value: Option<&LocalProgress>,
+        expiration: f64,
+        encoding: ValueEncoding,
+    ) -> Result<Self, SignError> {
+        Self::sign_full(identity, None, key, value, expiration, encoding)
+    }
+
+    fn sign_full(
+        identity: &Identity,
+        token: Option<&AdmissionToken>,
         key: &str,
         value: Option<&LocalProgress>,
         expiration: f64,
@@ -239,12 +297,20 @@ impl SignedEntry {
                 (KIND_PROGRESS_JSON, json)
             }
         };
-        let msg = signing_message(key, &identity.public_key(), kind, &value_bytes, expiration);
+        let msg = signing_message(
+            key,
+            &identity.public_key(),
+            kind,
+            &value_bytes,
+            expiration,
+            token,
+        );
         Ok(Self {
             value: value.cloned(),
             value_bytes,
             kind,
             expiration,
+            token: token.cloned(),
             signature: identity.sign(&msg),
         })
     }
@@ -283,9 +349,14 @@ impl SignedEntry {
         &self.signature
     }
 
-    /// Whether the entry is still alive at `now`.
+    /// The signer's admission token, if the entry carries one.
+    pub fn token(&self) -> Option<&AdmissionToken> {
+        self.token.as_ref()
+    }
+
+    /// Whether the entry is still alive at `now`: not expired, and its token (if any) neither.
     pub fn is_live(&self, now: f64) -> bool {
-        self.expiration > now
+        self.expiration > now && self.token.as_ref().is_none_or(|t| t.is_live(now))
     }
 
     /// The merge order: larger expiration wins; at equal expiration a tombstone wins (a peer
@@ -299,10 +370,20 @@ impl SignedEntry {
             .then_with(|| self.signature.cmp(&other.signature))
     }
 
+    fn signing_message(&self, key: &str, subkey: &PeerKey) -> Vec<u8> {
+        signing_message(
+            key,
+            subkey,
+            self.kind,
+            &self.value_bytes,
+            self.expiration,
+            self.token.as_ref(),
+        )
+    }
+
     /// Checks the signature for `key` and `subkey`.
     pub fn verify(&self, key: &str, subkey: &PeerKey) -> bool {
-        let msg = signing_message(key, subkey, self.kind, &self.value_bytes, self.expiration);
-        subkey.verify(&msg, &self.signature)
+        subkey.verify(&self.signing_message(key, subkey), &self.signature)
     }
 
     /// [`SignedEntry::verify`] of each of `entries` under `key`, in order. From
@@ -316,7 +397,7 @@ impl SignedEntry {
         }
         let messages: Vec<Vec<u8>> = entries
             .iter()
-            .map(|(s, e)| signing_message(key, s, e.kind, &e.value_bytes, e.expiration))
+            .map(|(s, e)| e.signing_message(key, s))
             .collect();
         let items: Vec<(&PeerKey, &[u8], &[u8; SIGNATURE_LEN])> = entries
             .iter()
@@ -372,8 +453,11 @@ impl SignedEntry {
         if self.encoded_len() > limits.max_entry_bytes {
             return Err(RejectionReason::Oversized);
         }
-        if !self.is_live(now) {
+        if self.expiration <= now {
             return Err(RejectionReason::Expired);
+        }
+        if !self.is_live(now) {
+            return Err(RejectionReason::TokenExpired);
         }
         if self.expiration > now + limits.max_expiration_ahead {
             return Err(RejectionReason::ExpirationTooFar);
@@ -399,12 +483,16 @@ impl SignedEntry {
             KIND_PROGRESS_JSON => 4 + self.value_bytes.len(),
             _ => self.value_bytes.len(),
         };
-        1 + PUBLIC_KEY_LEN + 1 + value + 8 + SIGNATURE_LEN
+        let token = if self.token.is_some() { TOKEN_LEN } else { 0 };
+        1 + PUBLIC_KEY_LEN + 1 + value + 8 + token + SIGNATURE_LEN
     }
 
     /// Appends the wire form of this entry, held under `subkey`, to `out`.
     pub fn encode_into(&self, subkey: &PeerKey, out: &mut Vec<u8>) {
-        out.push(ENTRY_VERSION);
+        out.push(match self.token {
+            None => ENTRY_VERSION,
+            Some(_) => ENTRY_VERSION_ADMITTED,
+        });
         out.extend_from_slice(subkey.as_bytes());
         out.push(self.kind);
         match self.kind {
@@ -412,6 +500,9 @@ impl SignedEntry {
             _ => out.extend_from_slice(&self.value_bytes),
         }
         out.extend_from_slice(&self.expiration.to_bits().to_be_bytes());
+        if let Some(token) = &self.token {
+            token.encode_into(out);
+        }
         out.extend_from_slice(&self.signature);
     }
 
@@ -434,7 +525,7 @@ impl SignedEntry {
     pub fn decode(bytes: &[u8]) -> Result<(PeerKey, SignedEntry), EntryDecodeError> {
         let mut r = Reader::new(bytes);
         let version = r.u8()?;
-        if version != ENTRY_VERSION {
+        if version != ENTRY_VERSION && version != ENTRY_VERSION_ADMITTED {
             return Err(EntryDecodeError::Malformed(format!(
                 "unsupported entry version {version}"
             )));
@@ -465,6 +556,15 @@ impl SignedEntry {
                 "expiration {expiration} is not finite"
             )));
         }
+        let token = if version == ENTRY_VERSION_ADMITTED {
+            let raw = r.take(TOKEN_LEN)?;
+            Some(
+                AdmissionToken::decode(raw)
+                    .map_err(|e| EntryDecodeError::Malformed(e.to_string()))?,
+            )
+        } else {
+            None
+        };
         let signature = r.array()?;
         r.finish()?;
         Ok((
@@ -474,6 +574,7 @@ impl SignedEntry {
                 value_bytes,
                 kind,
                 expiration,
+                token,
                 signature,
             },
         ))
@@ -596,6 +697,54 @@ mod tests {
         assert_eq!(decoded, entry);
         assert_eq!(decoded.value().unwrap().samples_per_second, 0.1 + 0.2);
         assert_eq!(decoded.validate(KEY, &subkey, NOW, &limits()), Ok(()));
+    }
+
+    #[test]
+    fn a_token_travels_in_the_entry_under_its_signature_and_bounds_its_life() {
+        let id = Identity::generate().unwrap();
+        let authority = Identity::generate().unwrap();
+        let subkey = id.public_key();
+        let token = |expires_at| {
+            AdmissionToken::issue(&authority, subkey, crate::Role::Trainer, expires_at)
+        };
+        let until = token(NOW as u64 + 10);
+        let entry =
+            SignedEntry::sign_admitted(&id, Some(&until), KEY, Some(&progress(&id)), NOW + 60.0)
+                .unwrap();
+        let bytes = entry.encode(&subkey);
+        assert_eq!(bytes.len(), COMPACT_ENTRY_LEN + TOKEN_LEN);
+        assert_eq!(bytes[0], ENTRY_VERSION_ADMITTED);
+        let (_, decoded) = SignedEntry::decode(&bytes).unwrap();
+        assert_eq!(decoded, entry);
+        assert_eq!(decoded.token(), Some(&until));
+        assert_eq!(decoded.validate(KEY, &subkey, NOW, &limits()), Ok(()));
+
+        // The token's expiry ends the entry's life before its own expiration.
+        assert!(decoded.is_live(NOW + 9.0));
+        assert!(!decoded.is_live(NOW + 10.0));
+        assert_eq!(
+            decoded.check_bounds(NOW + 10.0, &limits()),
+            Err(RejectionReason::TokenExpired)
+        );
+        assert_eq!(
+            decoded.check_bounds(NOW + 60.0, &limits()),
+            Err(RejectionReason::Expired)
+        );
+
+        // Swapping the token for another one (even a later one for the same peer) or stripping
+        // it breaks the signature.
+        let later = token(NOW as u64 + 1000);
+        let mut swapped = bytes.clone();
+        let at = bytes.len() - SIGNATURE_LEN - TOKEN_LEN;
+        swapped[at..at + TOKEN_LEN].copy_from_slice(&later.encode());
+        let (_, swapped) = SignedEntry::decode(&swapped).unwrap();
+        assert!(!swapped.verify(KEY, &subkey));
+        let mut stripped = bytes[..at].to_vec();
+        stripped.extend_from_slice(&bytes[at + TOKEN_LEN..]);
+        stripped[0] = ENTRY_VERSION;
+        let (_, stripped) = SignedEntry::decode(&stripped).unwrap();
+        assert_eq!(stripped.token(), None);
+        assert!(!stripped.verify(KEY, &subkey));
     }
 
     #[test]

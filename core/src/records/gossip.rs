@@ -6,13 +6,15 @@
 //! bad message cheapest to drop, and remembers the newest accepted entry per subkey:
 //! 1. size (`max_entry_bytes`), then decoding: [`GossipVerdict::Reject`] (malformed, schema,
 //!    oversized);
-//! 2. expiry and the expiration horizon: [`GossipVerdict::Ignore`] (a late or skewed copy is
-//!    not proof of malice);
+//! 2. expiry (the entry's and its token's) and the expiration horizon: [`GossipVerdict::Ignore`]
+//!    (a late or skewed copy is not proof of malice); then, in a private collaboration, the
+//!    token checks that need no signature ([`Admission::screen`]): [`GossipVerdict::Reject`];
 //! 3. recency against the entry held for the subkey: an older or identical entry is a replay or
 //!    a late copy, [`GossipVerdict::Ignore`] with `stale`, *before* any signature check;
 //! 4. room: a new subkey when `max_entries` live subkeys are held is ignored
 //!    (`too_many_entries`; incumbents are never evicted);
-//! 5. signature and peer id: [`GossipVerdict::Reject`];
+//! 5. signature and peer id, then the token's signature ([`Admission::verify_tokens`]):
+//!    [`GossipVerdict::Reject`];
 //! 6. rate: each subkey has a token bucket of [`BURST`] messages refilled at one per
 //!    `min_interval`; a verified message beyond it is [`GossipVerdict::Reject`]ed
 //!    (`rate_limited`), so a peer that publishes far too often loses gossip score and its
@@ -24,7 +26,7 @@
 use std::collections::HashMap;
 
 use crate::identity::PeerKey;
-use crate::records::{RecordLimits, RejectionReason, SignedEntry};
+use crate::records::{Admission, RecordLimits, RejectionReason, SignedEntry};
 
 /// Messages a subkey may send at once above its steady rate of one per `min_interval`.
 pub const BURST: f64 = 4.0;
@@ -75,6 +77,7 @@ pub struct GossipGate {
     key: String,
     limits: RecordLimits,
     min_interval: f64,
+    admission: Admission,
     held: HashMap<PeerKey, Held>,
 }
 
@@ -86,8 +89,15 @@ impl GossipGate {
             key: key.into(),
             limits,
             min_interval: min_interval.max(f64::MIN_POSITIVE),
+            admission: Admission::OPEN,
             held: HashMap::new(),
         }
+    }
+
+    /// This gate, admitting only what `admission` lets count.
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
     }
 
     /// The key this gate admits messages for.
@@ -139,6 +149,9 @@ impl GossipGate {
             }
             Err(other) => return GossipVerdict::Ignore(other),
         }
+        if let Err(reason) = self.admission.screen(&subkey, &entry) {
+            return GossipVerdict::Reject(reason);
+        }
         match self.held.get(&subkey) {
             Some(held) if held.entry.is_live(now) => {
                 if !entry.recency_cmp(&held.entry).is_gt() {
@@ -159,6 +172,9 @@ impl GossipGate {
         }
         if let Err(reason) = entry.check_peer_id(&subkey) {
             return GossipVerdict::Reject(reason);
+        }
+        if self.admission.verify_tokens(&[&entry]) != [true] {
+            return GossipVerdict::Reject(RejectionReason::TokenForged);
         }
         let min_interval = self.min_interval;
         let held = self.held.entry(subkey).or_insert_with(|| Held {
@@ -322,5 +338,46 @@ mod tests {
     fn message_ids_name_the_bytes() {
         assert_eq!(message_id(b"a"), message_id(b"a"));
         assert_ne!(message_id(b"a"), message_id(b"b"));
+    }
+
+    #[test]
+    fn a_private_gate_rejects_strangers_and_forwards_members() {
+        use crate::admission_token::{AdmissionToken, Role};
+        let authority = Identity::generate().unwrap();
+        let member = Identity::generate().unwrap();
+        let stranger = Identity::generate().unwrap();
+        let mut g = gate().with_admission(Admission::private(authority.public_key(), []));
+        let progress = |id: &Identity| LocalProgress {
+            peer_id: id.peer_id(),
+            epoch: 1,
+            samples_accumulated: 5,
+            samples_per_second: 10.0,
+            time: 40.0,
+            client_mode: false,
+        };
+        assert_eq!(
+            g.admit(&entry(&stranger, 5, 100.0), 40.0),
+            GossipVerdict::Reject(RejectionReason::TokenMissing)
+        );
+        let token = AdmissionToken::issue(&authority, member.public_key(), Role::Trainer, 1_000);
+        let signed = |id: &Identity, token: &AdmissionToken, expiration: f64| {
+            SignedEntry::sign_admitted(id, Some(token), KEY, Some(&progress(id)), expiration)
+                .unwrap()
+                .encode(&id.public_key())
+        };
+        // The member's token on the stranger's entry.
+        assert_eq!(
+            g.admit(&signed(&stranger, &token, 100.0), 40.0),
+            GossipVerdict::Reject(RejectionReason::TokenOtherPeer)
+        );
+        assert!(matches!(
+            g.admit(&signed(&member, &token, 100.0), 40.0),
+            GossipVerdict::Accept(..)
+        ));
+        // Past the token's expiry a copy is ignored, as an expired entry is.
+        assert_eq!(
+            g.admit(&signed(&member, &token, 1_050.0), 1_000.0),
+            GossipVerdict::Ignore(RejectionReason::TokenExpired)
+        );
     }
 }

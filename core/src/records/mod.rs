@@ -2,6 +2,7 @@
 //! subkey, the [`ProgressRecord`] dictionary that stores and readers merge, their wire formats,
 //! the limits every store enforces, and rejection counting.
 
+mod admission;
 mod entry;
 pub mod gossip;
 mod record;
@@ -13,6 +14,7 @@ mod hostile;
 #[cfg(test)]
 mod proptests;
 
+pub use admission::Admission;
 pub use entry::{
     EntryDecodeError, SignError, SignedEntry, ValueEncoding, COMPACT_ENTRY_LEN, COMPACT_VALUE_LEN,
 };

@@ -42,7 +42,7 @@ use crate::progress::LocalProgress;
 use crate::records::entry::SignedEntry;
 use crate::records::rejection::{RejectionCounts, RejectionReason};
 use crate::records::wire::{put_prefixed, Reader, WireError};
-use crate::records::RecordLimits;
+use crate::records::{Admission, RecordLimits};
 
 const RECORD_MAGIC: &[u8; 4] = b"SPRG";
 const RECORD_VERSION: u8 = 1;
@@ -250,18 +250,19 @@ impl ProgressRecord {
     where
         I: IntoIterator<Item = (PeerKey, SignedEntry)>,
     {
-        Self::admit_known(key, candidates, now, limits, None)
+        Self::admit_known(key, candidates, now, limits, None, &Admission::OPEN)
     }
 
-    /// [`ProgressRecord::admit`], trusting the signatures of entries identical to those in
-    /// `known`, a record already validated under the same `key` (see
-    /// [`SignedEntry::validate_known`]).
+    /// [`ProgressRecord::admit`] under `admission`, trusting the signatures (and admission) of
+    /// entries identical to those in `known`, a record already validated under the same `key`
+    /// and `admission` (see [`SignedEntry::validate_known`]).
     pub fn admit_known<I>(
         key: &str,
         candidates: I,
         now: f64,
         limits: &RecordLimits,
         known: Option<&ProgressRecord>,
+        admission: &Admission,
     ) -> Validated
     where
         I: IntoIterator<Item = (PeerKey, SignedEntry)>,
@@ -272,7 +273,8 @@ impl ProgressRecord {
             out.rejections.record(reason);
         };
         // The checks of `SignedEntry::validate_known`, in its order, except that the signatures
-        // still to check are checked together (batch verification) once the cheap checks passed.
+        // still to check are checked together (batch verification) once the cheap checks
+        // passed; admission (`admission.rs`) screens before them and checks tokens after.
         let mut passed: Vec<(PeerKey, SignedEntry, bool)> = Vec::new();
         for (subkey, entry) in candidates {
             if let Err(reason) = entry.check_bounds(now, limits) {
@@ -280,6 +282,12 @@ impl ProgressRecord {
                 continue;
             }
             let unknown = known.and_then(|k| k.get(&subkey)) != Some(&entry);
+            if unknown {
+                if let Err(reason) = admission.screen(&subkey, &entry) {
+                    reject(&subkey, reason);
+                    continue;
+                }
+            }
             passed.push((subkey, entry, unknown));
         }
         let to_verify: Vec<(&PeerKey, &SignedEntry)> = passed
@@ -288,7 +296,7 @@ impl ProgressRecord {
             .map(|(s, e, _)| (s, e))
             .collect();
         let mut verdicts = SignedEntry::verify_all(key, &to_verify).into_iter();
-        let mut admitted = Vec::with_capacity(passed.len());
+        let mut signed = Vec::with_capacity(passed.len());
         for (subkey, entry, unknown) in passed {
             if unknown {
                 if !verdicts.next().unwrap_or(false) {
@@ -300,7 +308,21 @@ impl ProgressRecord {
                     continue;
                 }
             }
-            admitted.push((subkey, entry));
+            signed.push((subkey, entry, unknown));
+        }
+        let mut admitted = Vec::with_capacity(signed.len());
+        if admission.authority().is_some() {
+            let new: Vec<&SignedEntry> = signed.iter().filter(|s| s.2).map(|s| &s.1).collect();
+            let mut tokens = admission.verify_tokens(&new).into_iter();
+            for (subkey, entry, unknown) in signed {
+                if unknown && !tokens.next().unwrap_or(false) {
+                    reject(&subkey, RejectionReason::TokenForged);
+                    continue;
+                }
+                admitted.push((subkey, entry));
+            }
+        } else {
+            admitted.extend(signed.into_iter().map(|(s, e, _)| (s, e)));
         }
         for (subkey, entry) in admitted {
             if out.record.insert(subkey, entry, now) == InsertOutcome::Stale {
@@ -358,17 +380,19 @@ impl ProgressRecord {
         now: f64,
         limits: &RecordLimits,
     ) -> Result<Validated, RecordDecodeError> {
-        Self::decode_known(key, bytes, now, limits, None)
+        Self::decode_known(key, bytes, now, limits, None, &Admission::OPEN)
     }
 
-    /// [`ProgressRecord::decode`], trusting the signatures of entries identical to those in
-    /// `known` (a record already validated under the same `key`).
+    /// [`ProgressRecord::decode`] under `admission`, trusting the signatures of entries
+    /// identical to those in `known` (a record already validated under the same `key` and
+    /// `admission`).
     pub fn decode_known(
         key: &str,
         bytes: &[u8],
         now: f64,
         limits: &RecordLimits,
         known: Option<&ProgressRecord>,
+        admission: &Admission,
     ) -> Result<Validated, RecordDecodeError> {
         let max = limits.max_record_bytes();
         if bytes.len() > max {
@@ -407,7 +431,7 @@ impl ProgressRecord {
             }
         }
         r.finish()?;
-        let mut validated = Self::admit_known(key, candidates, now, limits, known);
+        let mut validated = Self::admit_known(key, candidates, now, limits, known, admission);
         validated.rejections.add(&structural);
         Ok(validated)
     }
@@ -707,8 +731,15 @@ mod tests {
             let e = SignedEntry::sign_as(id, KEY, Some(&value), NOW + 60.0, encoding).unwrap();
             held.insert(id.public_key(), e, NOW);
         }
-        let again =
-            ProgressRecord::decode_known(KEY, &held.encode(), NOW, &limits, Some(&held)).unwrap();
+        let again = ProgressRecord::decode_known(
+            KEY,
+            &held.encode(),
+            NOW,
+            &limits,
+            Some(&held),
+            &Admission::OPEN,
+        )
+        .unwrap();
         assert_eq!(again.record, held);
         assert_eq!(again.rejections.total(), 0);
         // One byte changed in the value, the expiration or the signature of a held entry: the
@@ -726,8 +757,15 @@ mod tests {
             for at in [RECORD_HEADER + 39, len - 66, len - 1] {
                 let mut bytes = clean.clone();
                 bytes[at] ^= 0x01;
-                let read =
-                    ProgressRecord::decode_known(KEY, &bytes, NOW, &limits, Some(&held)).unwrap();
+                let read = ProgressRecord::decode_known(
+                    KEY,
+                    &bytes,
+                    NOW,
+                    &limits,
+                    Some(&held),
+                    &Admission::OPEN,
+                )
+                .unwrap();
                 assert!(read.record.is_empty(), "byte {at} of {len}");
                 assert_eq!(read.rejections.total(), 1, "byte {at} of {len}");
             }

@@ -30,11 +30,28 @@ pub enum RejectionReason {
     /// A gossip message from a peer that publishes far more often than the minimum interval
     /// (the excess over a short burst).
     RateLimited,
+    /// Private collaboration: the entry carries no admission token.
+    TokenMissing,
+    /// Private collaboration: the token names the configured authority but its signature does
+    /// not verify (a forgery, or a token altered after issue).
+    TokenForged,
+    /// Private collaboration: the token was issued by another authority.
+    TokenOtherAuthority,
+    /// Private collaboration: the token admits another peer than the entry's signer.
+    TokenOtherPeer,
+    /// The entry's admission token has expired (checked on every read, message and estimate,
+    /// whether or not an authority is set).
+    TokenExpired,
+    /// Private collaboration: the signer is on the revocation list.
+    TokenRevoked,
+    /// Private collaboration: a client token on an entry that counts samples or speed, or is
+    /// not in client mode (a client never drives the epoch).
+    TokenRole,
 }
 
 impl RejectionReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [RejectionReason; 10] = [
+    pub const ALL: [RejectionReason; 17] = [
         RejectionReason::Malformed,
         RejectionReason::Schema,
         RejectionReason::Oversized,
@@ -45,6 +62,13 @@ impl RejectionReason {
         RejectionReason::Stale,
         RejectionReason::TooManyEntries,
         RejectionReason::RateLimited,
+        RejectionReason::TokenMissing,
+        RejectionReason::TokenForged,
+        RejectionReason::TokenOtherAuthority,
+        RejectionReason::TokenOtherPeer,
+        RejectionReason::TokenExpired,
+        RejectionReason::TokenRevoked,
+        RejectionReason::TokenRole,
     ];
 
     /// A stable snake_case label (for metrics and logs).
@@ -60,6 +84,13 @@ impl RejectionReason {
             RejectionReason::Stale => "stale",
             RejectionReason::TooManyEntries => "too_many_entries",
             RejectionReason::RateLimited => "rate_limited",
+            RejectionReason::TokenMissing => "token_missing",
+            RejectionReason::TokenForged => "token_forged",
+            RejectionReason::TokenOtherAuthority => "token_other_authority",
+            RejectionReason::TokenOtherPeer => "token_other_peer",
+            RejectionReason::TokenExpired => "token_expired",
+            RejectionReason::TokenRevoked => "token_revoked",
+            RejectionReason::TokenRole => "token_role",
         }
     }
 
