@@ -92,6 +92,70 @@ pub enum TokenError {
     },
 }
 
+/// Why a peer cannot publish under its own token ([`check_own_token`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum OwnTokenError {
+    /// A private collaboration, and this peer has no token.
+    #[error("tracker.authority is set but this peer has no admission token (dht.token_file): its entries would count nowhere")]
+    Missing,
+    /// The token admits another peer.
+    #[error("the admission token admits peer {token_peer}, not this peer {own}")]
+    OtherPeer {
+        /// The peer the token admits.
+        token_peer: String,
+        /// This peer.
+        own: String,
+    },
+    /// The token is from another authority than the configured one.
+    #[error(
+        "the admission token was issued by {token_authority}, not by tracker.authority {authority}"
+    )]
+    OtherAuthority {
+        /// Who issued the token.
+        token_authority: String,
+        /// `tracker.authority`.
+        authority: String,
+    },
+    /// The token has expired.
+    #[error(
+        "the admission token expired at {0} (Unix seconds); ask the run's authority for a new one"
+    )]
+    Expired(u64),
+}
+
+/// Checks that a peer `own` can publish under `token` where `authority` (if any) judges, at
+/// `now`: the token is there when an authority is set, admits `own`, comes from that authority
+/// and has not expired. A token without an authority is carried and not judged.
+pub fn check_own_token(
+    token: Option<&AdmissionToken>,
+    own: &PeerKey,
+    authority: Option<&PeerKey>,
+    now: f64,
+) -> Result<(), OwnTokenError> {
+    let Some(token) = token else {
+        return match authority {
+            Some(_) => Err(OwnTokenError::Missing),
+            None => Ok(()),
+        };
+    };
+    if token.peer() != own {
+        return Err(OwnTokenError::OtherPeer {
+            token_peer: token.peer().peer_id(),
+            own: own.peer_id(),
+        });
+    }
+    if let Some(authority) = authority.filter(|a| *a != token.authority()) {
+        return Err(OwnTokenError::OtherAuthority {
+            token_authority: token.authority().peer_id(),
+            authority: authority.peer_id(),
+        });
+    }
+    if !token.is_live(now) {
+        return Err(OwnTokenError::Expired(token.expires_at()));
+    }
+    Ok(())
+}
+
 /// A run authority's signed admission of one peer (module docs). Built by
 /// [`AdmissionToken::issue`] or decoded; decoding does not check the signature
 /// ([`AdmissionToken::verify`] does).
@@ -323,6 +387,35 @@ mod tests {
                 Err(e) => panic!("{e}"),
             }
         }
+    }
+
+    #[test]
+    fn a_peer_checks_its_own_token_before_publishing_under_it() {
+        let (authority, peer, token) = issued(Role::Trainer);
+        let own = peer.public_key();
+        let auth = authority.public_key();
+        let other = Identity::generate().unwrap().public_key();
+        assert_eq!(check_own_token(None, &own, None, 0.0), Ok(()));
+        assert_eq!(
+            check_own_token(None, &own, Some(&auth), 0.0),
+            Err(OwnTokenError::Missing)
+        );
+        assert_eq!(
+            check_own_token(Some(&token), &own, Some(&auth), 0.0),
+            Ok(())
+        );
+        assert!(matches!(
+            check_own_token(Some(&token), &other, Some(&auth), 0.0),
+            Err(OwnTokenError::OtherPeer { .. })
+        ));
+        assert!(matches!(
+            check_own_token(Some(&token), &own, Some(&other), 0.0),
+            Err(OwnTokenError::OtherAuthority { .. })
+        ));
+        assert_eq!(
+            check_own_token(Some(&token), &own, None, 2e9),
+            Err(OwnTokenError::Expired(2_000_000_000))
+        );
     }
 
     #[test]

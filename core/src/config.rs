@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::identity::PeerKey;
+use crate::records::Admission;
+
 /// Longest accepted collaboration prefix, in bytes.
 pub const MAX_PREFIX_LEN: usize = 200;
 
@@ -60,6 +63,13 @@ pub struct TrackerConfig {
     /// ([`TrackerConfig::anti_entropy_delay`]). Its own setting, not `max_refresh_period`: with
     /// hivemind's test preset (0.5 s) reading that often would bring back v1's request rate.
     pub anti_entropy_period: f64,
+    /// A private collaboration's run authority: the peer id form (`12D3KooW…`) of its Ed25519
+    /// public key. Empty (the default): open, every validly signed entry counts, as in
+    /// hivemind. Set: only entries carrying an unexpired admission token from it count, on
+    /// every path ([`TrackerConfig::admission`], [`crate::records::Admission`]).
+    pub authority: String,
+    /// Peer ids whose entries never count, whatever their token (needs `authority`).
+    pub revoked_peers: Vec<String>,
 }
 
 /// v2: the swarm size up to which every peer reads the key each `anti_entropy_period`
@@ -131,6 +141,8 @@ impl Default for TrackerConfig {
             publish_speed_change: 0.25,
             publish_store_interval: 5.0,
             anti_entropy_period: 10.0,
+            authority: String::new(),
+            revoked_peers: Vec::new(),
         }
     }
 }
@@ -146,6 +158,16 @@ pub enum ConfigError {
         "tracker.prefix: must be at most {MAX_PREFIX_LEN} bytes of printable non-space characters"
     )]
     BadPrefix,
+    /// `authority` is not the peer id of an Ed25519 key.
+    #[error("tracker.authority: {0:?} is not the peer id of an Ed25519 key (12D3KooW…)")]
+    BadAuthority(String),
+    /// An entry of `revoked_peers` is not the peer id of an Ed25519 key.
+    #[error("tracker.revoked_peers: {0:?} is not the peer id of an Ed25519 key (12D3KooW…)")]
+    BadRevokedPeer(String),
+    /// `revoked_peers` without an `authority`: in an open collaboration nobody is admitted, so
+    /// nobody can be revoked (use `dht.deny` to refuse a peer's connections).
+    #[error("tracker.revoked_peers: needs tracker.authority (an open collaboration revokes nobody; dht.deny refuses a peer)")]
+    RevokedWithoutAuthority,
     /// `target_batch_size` is zero.
     #[error("tracker.target_batch_size: must be at least 1")]
     ZeroTargetBatchSize,
@@ -207,13 +229,37 @@ impl ConfigError {
             ConfigError::AlphaOutOfRange(_) => "performance_ema_alpha",
             ConfigError::NonPositiveExpiration(_) => "metadata_expiration",
             ConfigError::BadPeerRatio(_) => "max_peer_ratio",
+            ConfigError::BadAuthority(_) => "authority",
+            ConfigError::BadRevokedPeer(_) | ConfigError::RevokedWithoutAuthority => {
+                "revoked_peers"
+            }
         }
     }
 }
 
 impl TrackerConfig {
+    /// Who may count, as `authority` and `revoked_peers` say: [`Admission::OPEN`] without an
+    /// authority.
+    pub fn admission(&self) -> Result<Admission, ConfigError> {
+        if self.authority.is_empty() {
+            if !self.revoked_peers.is_empty() {
+                return Err(ConfigError::RevokedWithoutAuthority);
+            }
+            return Ok(Admission::OPEN);
+        }
+        let authority = PeerKey::from_peer_id(&self.authority)
+            .map_err(|_| ConfigError::BadAuthority(self.authority.clone()))?;
+        let revoked = self
+            .revoked_peers
+            .iter()
+            .map(|p| PeerKey::from_peer_id(p).map_err(|_| ConfigError::BadRevokedPeer(p.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Admission::private(authority, revoked))
+    }
+
     /// Checks every setting; returns the first impossible one.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.admission()?;
         if self.prefix.is_empty() {
             return Err(ConfigError::EmptyPrefix);
         }
@@ -387,6 +433,32 @@ mod tests {
             with(|c| c.target_batch_size = 0),
             Err(ConfigError::ZeroTargetBatchSize)
         );
+        assert_eq!(
+            with(|c| c.authority = "not-a-peer".into()),
+            Err(ConfigError::BadAuthority("not-a-peer".into()))
+        );
+        assert_eq!(
+            with(|c| c.revoked_peers = vec!["12D3KooWx".into()]),
+            Err(ConfigError::RevokedWithoutAuthority)
+        );
+        let authority = crate::Identity::generate().unwrap().peer_id();
+        assert_eq!(
+            with(|c| {
+                c.authority = authority.clone();
+                c.revoked_peers = vec!["QmNotEd25519".into()];
+            }),
+            Err(ConfigError::BadRevokedPeer("QmNotEd25519".into()))
+        );
+        let revoked = crate::Identity::generate().unwrap().public_key();
+        let config = TrackerConfig {
+            authority: authority.clone(),
+            revoked_peers: vec![revoked.peer_id()],
+            ..TrackerConfig::default()
+        };
+        assert_eq!(config.validate(), Ok(()));
+        let admission = config.admission().unwrap();
+        assert_eq!(admission.authority().map(|a| a.peer_id()), Some(authority));
+        assert!(admission.is_revoked(&revoked));
         assert_eq!(
             with(|c| c.min_refresh_period = 0.0),
             Err(ConfigError::NonPositivePeriod {

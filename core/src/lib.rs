@@ -45,7 +45,7 @@ pub mod records;
 pub mod swarm_view;
 pub mod tracker_state;
 
-pub use admission_token::{AdmissionToken, Role, TokenError};
+pub use admission_token::{check_own_token, AdmissionToken, OwnTokenError, Role, TokenError};
 pub use backoff::Backoff;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{ConfigError, Protocol, TrackerConfig};

@@ -38,15 +38,17 @@ pub mod simulation;
 pub mod status;
 pub mod tracker;
 
+/// libp2p's pre-shared network key (`dht.network_key_file`), re-exported for embedders.
+pub use libp2p::pnet::PreSharedKey;
 pub use swarm_progress_core::{
-    backoff, clock, config, ema, estimator, identity, peer_clocks, progress, publish_rule, records,
-    swarm_view, tracker_state,
+    admission_token, backoff, clock, config, ema, estimator, identity, peer_clocks, progress,
+    publish_rule, records, swarm_view, tracker_state,
 };
 pub use swarm_progress_core::{
-    Backoff, Clock, ConfigError, GlobalProgress, Identity, IdentityError, LocalProgress,
-    ManualClock, PeerClocks, PeerKey, PerformanceEma, ProgressRecord, Protocol, PublishReason,
-    RecordLimits, RejectionCounts, RejectionReason, SharedClock, SignedEntry, SwarmView,
-    SystemClock, TrackerConfig, TrackerState, ValueEncoding,
+    Admission, AdmissionToken, Backoff, Clock, ConfigError, GlobalProgress, Identity,
+    IdentityError, LocalProgress, ManualClock, PeerClocks, PeerKey, PerformanceEma, ProgressRecord,
+    Protocol, PublishReason, RecordLimits, RejectionCounts, RejectionReason, Role, SharedClock,
+    SignedEntry, SwarmView, SystemClock, TrackerConfig, TrackerState, ValueEncoding,
 };
 
 pub use actors::child::SupervisionPolicy;

@@ -8,10 +8,12 @@ use std::path::Path;
 
 use std::time::Duration;
 
+use crate::admission_token::AdmissionToken;
 use crate::config::{ConfigError, TrackerConfig};
 use crate::dht::node::{peer_id_of, Multiaddr, NodeConfig};
 use crate::records::{RecordLimits, COMPACT_ENTRY_LEN};
 use config::{Config, Environment, File, FileFormat};
+use libp2p::pnet::PreSharedKey;
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -104,6 +106,12 @@ pub struct DhtSettings {
     pub read_quorum: usize,
     /// Peer ids this node never connects to nor accepts (a deny list).
     pub deny: Vec<String>,
+    /// The private collaboration's network key file (libp2p's `/key/swarm/psk/1.0.0/` format,
+    /// written by `swarm-progress keygen --network-key`); empty: none.
+    pub network_key_file: String,
+    /// This peer's admission token file (written by `swarm-progress authority issue`); empty:
+    /// none.
+    pub token_file: String,
 }
 
 /// The `[logging]` section.
@@ -170,6 +178,7 @@ impl Settings {
     pub fn node_config(&self) -> Result<NodeConfig, SettingsError> {
         let mut config = self.dht.node_config()?;
         config.gossip_min_interval = self.tracker.publish_min_interval;
+        config.admission = self.tracker.admission()?;
         Ok(config)
     }
 }
@@ -233,8 +242,42 @@ impl DhtSettings {
                         .map_err(|e| invalid("dht.deny", format!("{id} is not a peer id: {e}")))
                 })
                 .collect::<Result<_, _>>()?,
+            network_key: self.network_key()?,
+            admission_token: self.admission_token()?,
             ..NodeConfig::default()
         })
+    }
+
+    /// The network key in `network_key_file`, if one is configured.
+    pub fn network_key(&self) -> Result<Option<PreSharedKey>, SettingsError> {
+        if self.network_key_file.is_empty() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&self.network_key_file).map_err(|e| {
+            invalid(
+                "dht.network_key_file",
+                format!("{}: {e}", self.network_key_file),
+            )
+        })?;
+        text.parse().map(Some).map_err(|e| {
+            invalid(
+                "dht.network_key_file",
+                format!(
+                    "{} is not a network key (/key/swarm/psk/1.0.0/, /base16/, 64 hex digits): {e}",
+                    self.network_key_file
+                ),
+            )
+        })
+    }
+
+    /// The admission token in `token_file`, if one is configured.
+    pub fn admission_token(&self) -> Result<Option<AdmissionToken>, SettingsError> {
+        if self.token_file.is_empty() {
+            return Ok(None);
+        }
+        AdmissionToken::load(Path::new(&self.token_file))
+            .map(Some)
+            .map_err(|e| invalid("dht.token_file", e.to_string()))
     }
 
     /// The identity file, if one is configured.
@@ -282,6 +325,7 @@ impl Settings {
             .with_list_parse_key("dht.listen")
             .with_list_parse_key("dht.bootstrap")
             .with_list_parse_key("dht.deny")
+            .with_list_parse_key("tracker.revoked_peers")
             .source(env);
         let settings: Settings = builder.add_source(environment).build()?.try_deserialize()?;
         settings.validate()?;

@@ -72,6 +72,11 @@ pub enum TrackerError {
     /// The configuration is impossible.
     #[error("invalid tracker configuration: {0}")]
     Config(#[from] ConfigError),
+    /// This peer cannot take part in a private collaboration as configured (no token, a token
+    /// for another peer or authority, an expired token, a client token on a trainer, a node
+    /// that does not enforce `tracker.authority`).
+    #[error("admission: {0}")]
+    Admission(String),
     /// The identity could not be created or loaded.
     #[error("identity: {0}")]
     Identity(String),

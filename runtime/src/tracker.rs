@@ -23,6 +23,7 @@ use crate::actors::messages::{
     InjectPanic, PauseUpdates, ReportProgress, RequestRefresh, ResumeUpdates, Shutdown, UpdateEpoch,
 };
 use crate::actors::supervisor::{Supervisor, TrackerChannels};
+use crate::admission_token::{check_own_token, Role};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::TrackerConfig;
 use crate::dht::GatewayFactory;
@@ -194,6 +195,16 @@ impl ProgressTracker {
     ) -> Result<Self, TrackerError> {
         config.validate()?;
         let mut config = config;
+        if let Some(Role::Client) = Self::check_admission(&config, dht.as_ref(), &options)? {
+            // A client token admits only entries that count nothing (`records::Admission`).
+            if config.client_mode == Some(false) {
+                return Err(TrackerError::Admission(
+                    "this peer's token has the client role: tracker.client_mode cannot be false"
+                        .into(),
+                ));
+            }
+            config.client_mode = Some(true);
+        }
         // Unset: follows the node (hivemind's `client_mode=None`).
         config.client_mode = Some(config.client_mode.unwrap_or_else(|| dht.is_client()));
         if System::try_current().is_none() {
@@ -229,6 +240,38 @@ impl ProgressTracker {
             background: None,
         };
         Ok(handle)
+    }
+
+    /// Checks that this peer can take part as `config` says: the gateway enforces
+    /// `tracker.authority`, and this peer's own token is there, its own, from that authority
+    /// and unexpired ([`check_own_token`]). Returns the token's role, if any.
+    fn check_admission(
+        config: &TrackerConfig,
+        dht: &dyn GatewayFactory,
+        options: &TrackerOptions,
+    ) -> Result<Option<Role>, TrackerError> {
+        let wanted = config.admission()?;
+        let enforced = dht.admission();
+        if wanted.authority() != enforced.authority() {
+            return Err(TrackerError::Admission(format!(
+                "tracker.authority is {} but the node admits {}: build the node's config with \
+                 admission = TrackerConfig::admission()",
+                wanted.authority().map_or("unset".into(), |a| a.peer_id()),
+                enforced.authority().map_or("everyone".into(), |a| format!(
+                    "the tokens of {}",
+                    a.peer_id()
+                )),
+            )));
+        }
+        let token = dht.admission_token();
+        check_own_token(
+            token.as_ref(),
+            &dht.identity().public_key(),
+            enforced.authority(),
+            options.clock.now(),
+        )
+        .map_err(|e| TrackerError::Admission(e.to_string()))?;
+        Ok(token.map(|t| t.role()))
     }
 
     /// Waits until the first read of the swarm is applied or has failed, the tracker is no

@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 
 use crate::actors::child::ChildContext;
 use crate::actors::messages::{child_hooks, InjectPanic, Publish, StopChild};
+use crate::admission_token::AdmissionToken;
 use crate::config::{seconds, Protocol};
 use crate::dht::{DhtError, DhtHandle};
 use crate::identity::Identity;
@@ -33,6 +34,8 @@ use crate::status::TrackerStats;
 pub(crate) struct Reporter {
     context: ChildContext,
     identity: Arc<Identity>,
+    /// This peer's admission token, carried in every entry (private collaborations).
+    token: Option<AdmissionToken>,
     key: String,
     dht: DhtHandle,
     /// The newest local progress; republished until replaced.
@@ -63,10 +66,12 @@ pub(crate) struct Reporter {
 }
 
 impl Reporter {
-    /// A Reporter that starts by publishing `latest`, signing with `identity`, through `dht`.
+    /// A Reporter that starts by publishing `latest`, signing with `identity` (and carrying
+    /// `token`), through `dht`.
     pub(crate) fn new(
         context: ChildContext,
         identity: Arc<Identity>,
+        token: Option<AdmissionToken>,
         dht: DhtHandle,
         latest: LocalProgress,
     ) -> Self {
@@ -83,6 +88,7 @@ impl Reporter {
             key: context.config.progress_key(),
             context,
             identity,
+            token,
             dht,
             latest,
             in_flight: false,
@@ -119,9 +125,15 @@ impl Reporter {
             .context
             .signing
             .expiration(now, self.context.config.metadata_expiration);
-        SignedEntry::sign(&self.identity, &self.key, Some(&self.latest), expiration)
-            .map_err(|e| warn!(error = %e, "cannot sign local progress; not published"))
-            .ok()
+        SignedEntry::sign_admitted(
+            &self.identity,
+            self.token.as_ref(),
+            &self.key,
+            Some(&self.latest),
+            expiration,
+        )
+        .map_err(|e| warn!(error = %e, "cannot sign local progress; not published"))
+        .ok()
     }
 
     fn start_store(&mut self, ctx: &mut Context<Self>) {

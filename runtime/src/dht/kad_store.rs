@@ -16,7 +16,9 @@ use libp2p::PeerId;
 use tracing::debug;
 
 use crate::clock::SharedClock;
-use crate::records::{ProgressRecord, RecordLimits, RejectionCounts, RejectionReason, Validated};
+use crate::records::{
+    Admission, ProgressRecord, RecordLimits, RejectionCounts, RejectionReason, Validated,
+};
 
 /// Rejections counted by a node (store puts and records read from the network).
 #[derive(Debug, Clone, Default)]
@@ -57,6 +59,8 @@ pub struct ProgressStore {
     by_key: HashMap<RecordKey, Held>,
     clock: SharedClock,
     limits: RecordLimits,
+    /// Who may count (private collaborations): applied to every put and every read.
+    admission: Admission,
     /// Most keys held; puts of new keys beyond it fail with `MaxRecords`.
     max_keys: usize,
     rejections: SharedRejections,
@@ -74,9 +78,16 @@ impl ProgressStore {
             by_key: HashMap::new(),
             clock,
             limits,
+            admission: Admission::OPEN,
             max_keys,
             rejections,
         }
+    }
+
+    /// This store, admitting only what `admission` lets count.
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
     }
 
     /// Decodes and validates a record value held under `key`, counting rejections. Entries
@@ -92,7 +103,9 @@ impl ProgressStore {
             return None;
         };
         let known = also_known.or_else(|| self.by_key.get(key).map(|held| &held.progress));
-        match ProgressRecord::decode_known(key_str, value, self.clock.now(), &self.limits, known) {
+        let now = self.clock.now();
+        let admission = &self.admission;
+        match ProgressRecord::decode_known(key_str, value, now, &self.limits, known, admission) {
             Ok(Validated { record, rejections }) => {
                 self.rejections.add(&rejections);
                 Some(record)

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
 
+use crate::admission_token::AdmissionToken;
 use crate::clock::SharedClock;
 use crate::dht::node::{NodeConfig, NodeHandle};
 use crate::dht::threads::NodeThreads;
@@ -14,7 +15,7 @@ use crate::dht::{
     DhtError, DhtHandle, GatewayFactory, Get, Push, Pushed, StopGateway, Store, Subscribe,
 };
 use crate::identity::{Identity, IdentityError};
-use crate::records::ProgressRecord;
+use crate::records::{Admission, ProgressRecord};
 
 /// The libp2p gateway actor. Stopping it stops its node.
 #[derive(Debug)]
@@ -161,5 +162,13 @@ impl GatewayFactory for KademliaPeer {
 
     fn is_client(&self) -> bool {
         self.config.listen.is_empty()
+    }
+
+    fn admission(&self) -> Admission {
+        self.config.admission.clone()
+    }
+
+    fn admission_token(&self) -> Option<AdmissionToken> {
+        self.config.admission_token.clone()
     }
 }

@@ -8,6 +8,10 @@
 //! [`GossipGate`] a libp2p node runs: decoding, bounds, staleness, signature, rate) and every
 //! accepted entry is delivered as [`Pushed`] to the other subscribed peers, after the
 //! receiver's injected latency; a partitioned peer neither sends nor receives pushes.
+//!
+//! A private collaboration ([`MemoryNetwork::private`]) judges every store and push by its
+//! [`Admission`], as a node does; each peer's token is given with
+//! [`MemoryNetwork::peer_with_token`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,14 +21,15 @@ use std::time::Duration;
 use actix::prelude::*;
 use tracing::debug;
 
+use crate::admission_token::AdmissionToken;
 use crate::clock::SharedClock;
 use crate::dht::{
     DhtError, DhtHandle, GatewayFactory, Get, Push, Pushed, StopGateway, Store, Subscribe,
 };
 use crate::identity::{Identity, PeerKey};
 use crate::records::{
-    GossipGate, GossipVerdict, InsertOutcome, ProgressRecord, RecordLimits, RejectionCounts,
-    SignedEntry,
+    Admission, GossipGate, GossipVerdict, InsertOutcome, ProgressRecord, RecordLimits,
+    RejectionCounts, SignedEntry,
 };
 
 /// Locks a mutex, recovering the data if a panicking holder poisoned it (every critical section
@@ -113,6 +118,8 @@ struct Shared {
     limits: RecordLimits,
     /// The swarm's `publish_min_interval`, the rate the gate admits per peer.
     min_interval: f64,
+    /// Who may count (open unless [`MemoryNetwork::private`]).
+    admission: Admission,
 }
 
 /// The shared store of an in-process swarm. Cheap to clone.
@@ -139,6 +146,22 @@ impl MemoryNetwork {
     /// A network with explicit record limits whose gossip gate admits one message per
     /// `min_interval` seconds per peer (after a short burst).
     pub fn with_gossip_rate(clock: SharedClock, limits: RecordLimits, min_interval: f64) -> Self {
+        Self::build(clock, limits, min_interval, Admission::OPEN)
+    }
+
+    /// A private collaboration's network: every store and push is judged by `admission`
+    /// (`TrackerConfig::admission`), with default limits and gossip rate.
+    pub fn private(clock: SharedClock, admission: Admission) -> Self {
+        let min_interval = crate::TrackerConfig::default().publish_min_interval;
+        Self::build(clock, RecordLimits::default(), min_interval, admission)
+    }
+
+    fn build(
+        clock: SharedClock,
+        limits: RecordLimits,
+        min_interval: f64,
+        admission: Admission,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 records: Mutex::new(Records::default()),
@@ -150,6 +173,7 @@ impl MemoryNetwork {
                 clock,
                 limits,
                 min_interval,
+                admission,
             }),
         }
     }
@@ -161,9 +185,20 @@ impl MemoryNetwork {
 
     /// A new peer of this network under an existing identity.
     pub fn peer_with_identity(&self, identity: Arc<Identity>) -> MemoryPeer {
+        self.peer_with_token(identity, None)
+    }
+
+    /// A new peer of this network under an existing identity, carrying `token` in its
+    /// entries (a private collaboration).
+    pub fn peer_with_token(
+        &self,
+        identity: Arc<Identity>,
+        token: Option<AdmissionToken>,
+    ) -> MemoryPeer {
         MemoryPeer {
             network: self.clone(),
             identity,
+            token,
             faults: FaultControl::default(),
             shadow: Arc::new(Mutex::new(Records::default())),
         }
@@ -203,7 +238,8 @@ impl MemoryNetwork {
         key: &str,
     ) -> &'a mut MemoryTopic {
         topics.entry(key.to_owned()).or_insert_with(|| MemoryTopic {
-            gate: GossipGate::new(key, self.shared.limits, self.shared.min_interval),
+            gate: GossipGate::new(key, self.shared.limits, self.shared.min_interval)
+                .with_admission(self.shared.admission.clone()),
             subscribers: Vec::new(),
         })
     }
@@ -262,6 +298,11 @@ impl MemoryNetwork {
     fn store(&self, key: String, subkey: PeerKey, entry: SignedEntry) -> Result<bool, DhtError> {
         self.shared.stores.fetch_add(1, Ordering::Relaxed);
         let now = self.now();
+        if let Err(reason) = self.shared.admission.check(&subkey, &entry) {
+            debug!(%key, peer = %subkey, %reason, "memory dht refused entry");
+            lock(&self.shared.records).rejections.record(reason);
+            return Err(DhtError::Rejected(reason));
+        }
         lock(&self.shared.records).store(key, subkey, entry, now, &self.shared.limits)
     }
 
@@ -326,6 +367,8 @@ impl FaultControl {
 pub struct MemoryPeer {
     network: MemoryNetwork,
     identity: Arc<Identity>,
+    /// This peer's admission token (private collaborations).
+    token: Option<AdmissionToken>,
     faults: FaultControl,
     /// What this peer stored while partitioned; pushed to the network when the partition heals.
     shadow: Arc<Mutex<Records>>,
@@ -359,6 +402,14 @@ impl GatewayFactory for MemoryPeer {
 
     fn start(&self) -> Result<DhtHandle, DhtError> {
         Ok(DhtHandle::of(&self.start_gateway()))
+    }
+
+    fn admission(&self) -> Admission {
+        self.network.shared.admission.clone()
+    }
+
+    fn admission_token(&self) -> Option<AdmissionToken> {
+        self.token.clone()
     }
 }
 

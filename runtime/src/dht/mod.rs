@@ -22,8 +22,9 @@ use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use thiserror::Error;
 
+use crate::admission_token::AdmissionToken;
 use crate::identity::{Identity, PeerKey};
-use crate::records::{ProgressRecord, RejectionReason, SignedEntry};
+use crate::records::{Admission, ProgressRecord, RejectionReason, SignedEntry};
 
 /// Stores one peer's signed entry under `key` / `subkey`.
 ///
@@ -299,6 +300,16 @@ pub trait GatewayFactory: Send + 'static {
     fn is_client(&self) -> bool {
         false
     }
+
+    /// Who may count, as the gateway judges entries (`tracker.authority`): open by default.
+    fn admission(&self) -> Admission {
+        Admission::OPEN
+    }
+
+    /// This peer's admission token, carried in every entry its tracker signs.
+    fn admission_token(&self) -> Option<AdmissionToken> {
+        None
+    }
 }
 
 impl GatewayFactory for Box<dyn GatewayFactory> {
@@ -308,6 +319,14 @@ impl GatewayFactory for Box<dyn GatewayFactory> {
 
     fn is_client(&self) -> bool {
         (**self).is_client()
+    }
+
+    fn admission(&self) -> Admission {
+        (**self).admission()
+    }
+
+    fn admission_token(&self) -> Option<AdmissionToken> {
+        (**self).admission_token()
     }
 
     fn start(&self) -> Result<DhtHandle, DhtError> {

@@ -37,6 +37,7 @@ use crate::actors::messages::{
 use crate::actors::reporter::Reporter;
 use crate::actors::signing_clock::SigningClock;
 use crate::actors::state_keeper::StateKeeper;
+use crate::admission_token::AdmissionToken;
 use crate::clock::SharedClock;
 use crate::config::{Protocol, TrackerConfig};
 use crate::dht::{DhtError, DhtHandle, GatewayFactory};
@@ -92,6 +93,8 @@ enum Phase {
 pub(crate) struct Supervisor {
     config: Arc<TrackerConfig>,
     identity: Arc<Identity>,
+    /// This peer's admission token (private collaborations), carried in its tombstone too.
+    token: Option<AdmissionToken>,
     clock: SharedClock,
     policy: SupervisionPolicy,
     factory: Box<dyn GatewayFactory>,
@@ -125,6 +128,7 @@ impl Supervisor {
         let span = tracker_span(&config, &identity.peer_id(), "supervisor");
         Self {
             span,
+            token: factory.admission_token(),
             identity,
             config,
             clock,
@@ -209,8 +213,13 @@ impl Supervisor {
             }
             ActorKind::Reporter => {
                 let latest = self.channels.state.borrow().local_progress().clone();
-                let reporter =
-                    Reporter::new(context, self.identity.clone(), DhtHandle::of(&me), latest);
+                let reporter = Reporter::new(
+                    context,
+                    self.identity.clone(),
+                    self.token.clone(),
+                    DhtHandle::of(&me),
+                    latest,
+                );
                 self.reporter = Some(reporter.start());
             }
             ActorKind::Fetcher => {
@@ -488,7 +497,8 @@ impl Handler<Shutdown> for Supervisor {
             .channels
             .signing
             .expiration(self.clock.now(), self.config.metadata_expiration);
-        let tombstone = SignedEntry::sign(&self.identity, &key, None, expiration);
+        let tombstone =
+            SignedEntry::sign_admitted(&self.identity, self.token.as_ref(), &key, None, expiration);
         let gateway = self.gateway();
         let subkey = self.identity.public_key();
         let push = self.config.protocol == Protocol::V2;

@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+use libp2p::pnet::PreSharedKey;
 use libp2p::{Multiaddr, PeerId};
 
-use crate::records::RecordLimits;
+use crate::admission_token::AdmissionToken;
+use crate::records::{Admission, RecordLimits};
 
 /// Settings of one node.
 #[derive(Debug, Clone)]
@@ -47,6 +49,15 @@ pub struct NodeConfig {
     /// default (reusing the port helps NAT traversal); needed under the Shadow simulator, which
     /// does not emulate port reuse.
     pub dial_from_fresh_ports: bool,
+    /// The collaboration's pre-shared network key (libp2p private networks): with one, every
+    /// connection is encrypted with it below Noise, so a node without the same key cannot
+    /// complete a connection with this one. `None`: open.
+    pub network_key: Option<PreSharedKey>,
+    /// Who may count: what the store, reads and the gossip gate admit (`tracker.authority`).
+    pub admission: Admission,
+    /// This node's own admission token, carried in the entries its tracker signs
+    /// (`dht.token_file`). Must admit this node's identity.
+    pub admission_token: Option<AdmissionToken>,
 }
 
 impl Default for NodeConfig {
@@ -66,6 +77,9 @@ impl Default for NodeConfig {
             deny: Vec::new(),
             gossip_min_interval: 0.5,
             dial_from_fresh_ports: false,
+            network_key: None,
+            admission: Admission::OPEN,
+            admission_token: None,
         }
     }
 }

@@ -31,7 +31,7 @@ use super::NodeStats;
 use crate::dht::kad_store::SharedRejections;
 use crate::dht::DhtError;
 use crate::identity::PeerKey;
-use crate::records::{message_id, GossipGate, GossipVerdict, RecordLimits, SignedEntry};
+use crate::records::{message_id, Admission, GossipGate, GossipVerdict, RecordLimits, SignedEntry};
 
 /// The gossipsub protocol of swarm-progress.
 pub const GOSSIP_PROTOCOL: &str = "/swarm-progress/gossip/1.1.0";
@@ -152,15 +152,18 @@ pub(super) struct Topics {
     by_hash: HashMap<TopicHash, Subscription>,
     limits: RecordLimits,
     min_interval: f64,
+    admission: Admission,
 }
 
 impl Topics {
-    /// No subscriptions yet; gates check `limits` and the swarm's `min_interval`.
-    pub(super) fn new(limits: RecordLimits, min_interval: f64) -> Self {
+    /// No subscriptions yet; gates check `limits`, the swarm's `min_interval` and
+    /// `admission`.
+    pub(super) fn new(limits: RecordLimits, min_interval: f64, admission: Admission) -> Self {
         Self {
             by_hash: HashMap::new(),
             limits,
             min_interval,
+            admission,
         }
     }
 
@@ -194,7 +197,8 @@ impl Topics {
         self.by_hash.insert(
             hash,
             Subscription {
-                gate: GossipGate::new(key, self.limits, self.min_interval),
+                gate: GossipGate::new(key, self.limits, self.min_interval)
+                    .with_admission(self.admission.clone()),
                 sinks: vec![sink],
             },
         );
@@ -249,6 +253,7 @@ impl Topics {
     ) -> Result<(), DhtError> {
         entry
             .validate(key, &subkey, now, &self.limits)
+            .and_then(|()| self.admission.check(&subkey, entry))
             .map_err(DhtError::Rejected)?;
         self.note_own(key, subkey, entry, now);
         match gossip.publish(Self::topic(key), entry.encode(&subkey)) {

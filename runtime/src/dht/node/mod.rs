@@ -11,6 +11,8 @@
 //! - `command.rs`: the commands a handle sends to the event loop.
 //! - `swarm.rs`: building the swarm: identity, transports, Kademlia, Identify, deny list.
 //! - `metered.rs`: byte counting on every connection, below Noise and Yamux.
+//! - `handshakes.rs`: connections that fail their handshake (a peer without the network
+//!   key), counted and logged once per host.
 //! - `fresh_ports.rs`: dialing from fresh ports (`NodeConfig::dial_from_fresh_ports`, for the
 //!   Shadow simulator).
 //! - `stats.rs`: [`NodeStats`].
@@ -41,6 +43,7 @@ mod event_loop;
 mod fresh_ports;
 mod gossip;
 mod handle;
+mod handshakes;
 mod metered;
 mod replicas;
 mod stats;

@@ -49,6 +49,9 @@ pub struct NodeStats {
     pub gossip_rejected: AtomicU64,
     /// v2: peers in this node's gossip mesh (all topics), as of the last tick.
     pub gossip_mesh_peers: AtomicU64,
+    /// Connections that failed their handshake (protocol negotiation, Noise or the private
+    /// network's key): with a network key set, mostly peers without it.
+    pub handshake_failures: AtomicU64,
     /// Peers with an open connection, as of the last tick.
     pub connected_peers: AtomicU64,
     /// Peers in the Kademlia routing table, as of the last tick.

@@ -1,15 +1,19 @@
 //! Building a node's swarm: the libp2p identity of our [`Identity`], the transports (TCP with
-//! nodelay, and libp2p's in-memory transport, each metered, then Noise and Yamux), Kademlia in
+//! nodelay, and libp2p's in-memory transport, each metered, then the private network's key if
+//! one is set ([`private_network`]), then Noise and Yamux), Kademlia in
 //! server mode over a [`ProgressStore`] (no republication, no record TTL, packet limit sized to
 //! a full record, replication factor from the config), Identify, gossipsub (`gossip.rs`), and
 //! the deny list.
 
 use std::sync::Arc;
 
+use futures::future::Either;
+use futures::{AsyncRead, AsyncWrite};
 use libp2p::core::transport::MemoryTransport;
 use libp2p::core::{upgrade, Transport};
 use libp2p::kad;
 use libp2p::multiaddr::Protocol;
+use libp2p::pnet::{PnetConfig, PnetError, PnetOutput, PreSharedKey};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
     allow_block_list, identify, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
@@ -66,7 +70,8 @@ pub(super) fn build_swarm(
         .set_periodic_bootstrap_interval(None)
         .set_query_timeout(config.request_timeout)
         .set_replication_factor(config.replication);
-    let store = ProgressStore::new(clock, config.limits, config.max_keys, rejections);
+    let store = ProgressStore::new(clock, config.limits, config.max_keys, rejections)
+        .with_admission(config.admission.clone());
     let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
     kad.set_mode(Some(kad::Mode::Server));
     let identify = identify::Behaviour::new(
@@ -81,6 +86,7 @@ pub(super) fn build_swarm(
     let gossip = build_gossip(stats.clone())?;
     let tcp_stats = stats.clone();
     let fresh_ports = config.dial_from_fresh_ports;
+    let network_key = config.network_key;
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_other_transport(
@@ -90,6 +96,7 @@ pub(super) fn build_swarm(
                     fresh_ports,
                 )
                 .map(move |stream, _| Metered::new(stream, tcp_stats))
+                .and_then(move |stream, _| private_network(network_key, stream))
                 .upgrade(upgrade::Version::V1Lazy)
                 .authenticate(noise::Config::new(key)?)
                 .multiplex(yamux::Config::default()))
@@ -100,6 +107,7 @@ pub(super) fn build_swarm(
             |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
                 Ok(MemoryTransport::default()
                     .map(move |stream, _| Metered::new(stream, stats))
+                    .and_then(move |stream, _| private_network(network_key, stream))
                     .upgrade(upgrade::Version::V1)
                     .authenticate(noise::Config::new(key)?)
                     .multiplex(yamux::Config::default()))
@@ -115,6 +123,26 @@ pub(super) fn build_swarm(
         .map_err(|e| failed(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
         .build())
+}
+
+/// A connection's first step in a private collaboration: with a network key, the libp2p
+/// private network handshake (each side sends a nonce, then everything is XSalsa20-encrypted
+/// with the key), so a peer without the same key sees noise where multistream-select should
+/// be and the connection fails before Noise. Without a key the stream passes as it is.
+async fn private_network<S>(
+    key: Option<PreSharedKey>,
+    stream: S,
+) -> Result<Either<PnetOutput<S>, S>, PnetError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    match key {
+        Some(key) => PnetConfig::new(key)
+            .handshake(stream)
+            .await
+            .map(Either::Left),
+        None => Ok(Either::Right(stream)),
+    }
 }
 
 /// The peer id in a multiaddr's `/p2p/` component.

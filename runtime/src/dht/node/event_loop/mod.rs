@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 use super::bootstrap::BootstrapSchedule;
 use super::command::Command;
 use super::gossip::Topics;
+use super::handshakes::HandshakeFailures;
 use super::replicas::Replicas;
 use super::stats::bump;
 use super::swarm::{peer_id_of, Behaviour, BehaviourEvent, KAD_PROTOCOL};
@@ -108,6 +109,8 @@ pub(super) struct EventLoop {
     topics: Topics,
     /// Entries refused (shared with the record store).
     rejections: SharedRejections,
+    /// Connections that failed their handshake, and the hosts already logged.
+    handshakes: HandshakeFailures,
 }
 
 impl EventLoop {
@@ -128,13 +131,18 @@ impl EventLoop {
             ),
             Instant::now(),
         );
-        let topics = Topics::new(config.limits, config.gossip_min_interval);
+        let topics = Topics::new(
+            config.limits,
+            config.gossip_min_interval,
+            config.admission.clone(),
+        );
         let local = *swarm.local_peer_id();
         let has_others = config
             .bootstrap
             .iter()
             .any(|addr| peer_id_of(addr) != Some(local));
         Self {
+            handshakes: HandshakeFailures::new(config.network_key.is_some()),
             topics,
             rejections,
             swarm,
@@ -487,6 +495,16 @@ impl EventLoop {
                 for addr in info.listen_addrs {
                     self.kad().add_address(&peer_id, addr);
                 }
+            }
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                ..
+            } => self
+                .handshakes
+                .on_incoming(&send_back_addr, &error, &self.stats),
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                self.handshakes.on_outgoing(peer_id, &error, &self.stats)
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
