@@ -5,6 +5,7 @@ mod faults;
 mod garbage;
 mod kademlia;
 mod liar;
+mod private;
 mod push;
 mod record_flow;
 mod skew;

@@ -355,7 +355,10 @@ impl EventLoop {
             return;
         }
         let now = self.clock.now();
-        if let Err(reason) = entry.validate(&key, &subkey, now, &self.config.limits) {
+        let admitted = entry
+            .validate(&key, &subkey, now, &self.config.limits)
+            .and_then(|()| self.config.admission.check(&subkey, &entry));
+        if let Err(reason) = admitted {
             bump(&self.stats.stores_failed, 1);
             let _ = reply.send(Err(DhtError::Rejected(reason)));
             return;
