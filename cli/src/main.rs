@@ -1,13 +1,13 @@
 //! The `swarm-progress` command: `demo` (a local collaboration, the main job), `node` (a
 //! headless DHT node), `watch` (a live view of a collaboration), `train` (a simulated trainer
-//! that joins one) and `keygen`.
+//! that joins one), `keygen` and `authority` (a private collaboration's tokens).
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 bad arguments or an impossible setting.
 //!
 //! # Layout
 //!
 //! - `main.rs`: the command line and the dispatch to one function per subcommand.
-//! - `cmd/`: one file per subcommand (`demo`, `node`, `watch`, `train`, `keygen`), each its
+//! - `cmd/`: one file per subcommand (`demo`, `node`, `watch`, `train`, `keygen`, `authority`), each its
 //!   flags and its `run`; `cmd/mod.rs` holds what they share (global flags, node flags, settings, logging).
 //! - `error.rs`: [`error::CliError`], which carries the exit code.
 //! - `demo_swarm.rs`: the demo's swarm of simulated trainers and its summary.
@@ -50,8 +50,12 @@ enum Command {
     /// Join a collaboration as a simulated trainer (BATCH samples every PERIOD), move epochs
     /// with the swarm and print its progress on every update, until --epochs or a signal.
     Train(cmd::train::TrainArgs),
-    /// Write a new identity (Ed25519 PKCS#8, mode 0600) and print its peer id.
+    /// Write a new identity (Ed25519 PKCS#8, mode 0600) and print its peer id; with
+    /// --network-key, a private collaboration's network key.
     Keygen(cmd::keygen::KeygenArgs),
+    /// A private collaboration's run authority: `new` writes its key, `issue` signs a peer's
+    /// admission token.
+    Authority(cmd::authority::AuthorityArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => cmd::watch::run(args, &cli.global),
         Command::Train(args) => cmd::train::run(args, &cli.global),
         Command::Keygen(args) => cmd::keygen::run(args),
+        Command::Authority(args) => cmd::authority::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -631,3 +631,151 @@ fn json_logs_carry_the_prefix_and_peer_id_in_spans() {
         "{logs}"
     );
 }
+
+/// Runs the binary to completion; returns (exit code, stdout, stderr).
+fn run_to_end(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = binary().args(args).output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The README's private collaboration, through the binary: a network key, an authority, two
+/// tokens; two trainers advance epochs together, a peer without a token is refused at start.
+#[test]
+fn a_private_collaboration_runs_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("swarm-progress-private-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).display().to_string();
+
+    let (code, out, _) = run_to_end(&["keygen", "--network-key", "--out", &path("swarm.key")]);
+    assert_eq!(code, Some(0), "{out}");
+    let key_text = std::fs::read_to_string(path("swarm.key")).unwrap();
+    assert!(key_text.starts_with("/key/swarm/psk/1.0.0/"), "{key_text}");
+    let (code, out, _) = run_to_end(&["authority", "new", "--out", &path("authority.key")]);
+    assert_eq!(code, Some(0), "{out}");
+    let authority = out
+        .lines()
+        .find_map(|l| l.strip_prefix("authority = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("authority new prints the setting")
+        .to_owned();
+    let mut peers = Vec::new();
+    for name in ["t1", "t2"] {
+        let (code, out, _) = run_to_end(&["keygen", "--out", &path(&format!("{name}.key"))]);
+        assert_eq!(code, Some(0));
+        let peer = out.trim().to_owned();
+        let (code, out, err) = run_to_end(&[
+            "authority",
+            "issue",
+            "--key",
+            &path("authority.key"),
+            "--peer",
+            &peer,
+            "--role",
+            "trainer",
+            "--expires",
+            "1d",
+            "--out",
+            &path(&format!("{name}.token")),
+        ]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        peers.push(peer);
+    }
+    // Bad arguments name themselves and exit 2.
+    let authority_key = path("authority.key");
+    for (flag, value) in [("--expires", "3w"), ("--peer", "not-a-peer")] {
+        let mut args = vec![
+            "authority",
+            "issue",
+            "--key",
+            &authority_key,
+            "--peer",
+            &peers[0],
+            "--expires",
+            "1d",
+            "--out",
+        ];
+        let out_path = path("never.token");
+        args.push(&out_path);
+        let at = args.iter().position(|a| *a == flag).unwrap();
+        args[at + 1] = value;
+        let (code, _, err) = run_to_end(&args);
+        assert_eq!(code, Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(flag), "{err}");
+    }
+
+    let network_key = path("swarm.key");
+    let private = [
+        "--network-key-file",
+        &network_key,
+        "--authority",
+        &authority,
+    ];
+    let mut seed_args = vec!["node"];
+    seed_args.extend(private);
+    let seed = Child::spawn(&seed_args);
+    let addr = seed.listen_addr();
+    let train_args = |name: &str, token: bool| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "train",
+            "--bootstrap",
+            &addr,
+            "--prefix",
+            "cli-private",
+            "--target-batch-size",
+            "300",
+            "--batch-size",
+            "10",
+            "--period-ms",
+            "50",
+            "--epochs",
+            "2",
+            "--json",
+            "--key-file",
+            &path(&format!("{name}.key")),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        if token {
+            args.extend(["--token-file".into(), path(&format!("{name}.token"))]);
+        }
+        args.extend(private.iter().map(|a| a.to_string()));
+        args
+    };
+    let spawn = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Child::spawn(&args)
+    };
+    let mut trainers = [
+        spawn(&train_args("t1", true)),
+        spawn(&train_args("t2", true)),
+    ];
+    for trainer in &trainers {
+        trainer
+            .line_where(|l| {
+                serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["num_peers"] == 2)
+            })
+            .expect("a trainer never counted the other");
+    }
+    for trainer in &mut trainers {
+        trainer
+            .line_where(|l| l.starts_with("trained to epoch "))
+            .expect("a trainer did not finish its epochs");
+        assert_eq!(trainer.wait(), Some(0), "a trainer failed");
+    }
+    // A peer of the collaboration without a token is refused before it starts.
+    let (code, _, err) = {
+        let args = train_args("stranger", false);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_to_end(&args)
+    };
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no admission token"), "{err}");
+    drop(seed);
+    std::fs::remove_dir_all(&dir).ok();
+}

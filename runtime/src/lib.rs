@@ -48,7 +48,7 @@ pub use swarm_progress_core::{
     Admission, AdmissionToken, Backoff, Clock, ConfigError, GlobalProgress, Identity,
     IdentityError, LocalProgress, ManualClock, PeerClocks, PeerKey, PerformanceEma, ProgressRecord,
     Protocol, PublishReason, RecordLimits, RejectionCounts, RejectionReason, Role, SharedClock,
-    SignedEntry, SwarmView, SystemClock, TrackerConfig, TrackerState, ValueEncoding,
+    SignedEntry, SwarmView, SystemClock, TokenError, TrackerConfig, TrackerState, ValueEncoding,
 };
 
 pub use actors::child::SupervisionPolicy;

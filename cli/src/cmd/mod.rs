@@ -2,6 +2,7 @@
 //! commands that run a node, loading the settings (validated once, after every flag is applied)
 //! and logging.
 
+pub mod authority;
 pub mod demo;
 pub mod keygen;
 pub mod node;
@@ -55,6 +56,15 @@ pub struct NodeFlags {
     /// How entries travel, v1 or v2 (overrides tracker.protocol).
     #[arg(long)]
     protocol: Option<Protocol>,
+    /// The private collaboration's network key file (overrides dht.network_key_file).
+    #[arg(long)]
+    network_key_file: Option<PathBuf>,
+    /// This peer's admission token file (overrides dht.token_file).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// The private collaboration's run authority, 12D3KooW... (overrides tracker.authority).
+    #[arg(long)]
+    authority: Option<String>,
 }
 
 impl NodeFlags {
@@ -74,6 +84,15 @@ impl NodeFlags {
         }
         if let Some(protocol) = self.protocol {
             settings.tracker.protocol = protocol;
+        }
+        if let Some(path) = &self.network_key_file {
+            settings.dht.network_key_file = path.display().to_string();
+        }
+        if let Some(path) = &self.token_file {
+            settings.dht.token_file = path.display().to_string();
+        }
+        if let Some(authority) = &self.authority {
+            settings.tracker.authority = authority.clone();
         }
     }
 }

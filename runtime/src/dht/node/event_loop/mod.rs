@@ -136,6 +136,9 @@ impl EventLoop {
             config.gossip_min_interval,
             config.admission.clone(),
         );
+        if let Some(key) = &config.network_key {
+            info!(fingerprint = %key.fingerprint(), "private network: connections need this network key");
+        }
         let local = *swarm.local_peer_id();
         let has_others = config
             .bootstrap
