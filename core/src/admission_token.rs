@@ -240,6 +240,17 @@ impl AdmissionToken {
         out.extend_from_slice(&self.signature);
     }
 
+    /// Whether `raw` is exactly this token's wire form, compared in place (no allocation).
+    pub fn is_encoded_as(&self, raw: &[u8]) -> bool {
+        raw.len() == TOKEN_LEN
+            && raw[0] == TOKEN_VERSION
+            && raw[1..33] == *self.authority.as_bytes()
+            && raw[33..65] == *self.peer.as_bytes()
+            && raw[65] == self.role.byte()
+            && raw[66..74] == self.expires_at.to_be_bytes()
+            && raw[SIGNED_LEN..] == self.signature
+    }
+
     /// The wire form.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(TOKEN_LEN);
@@ -367,6 +378,7 @@ mod tests {
             assert_eq!(token.role(), role);
             let bytes = token.encode();
             assert_eq!(bytes.len(), TOKEN_LEN);
+            assert!(token.is_encoded_as(&bytes));
             assert_eq!(AdmissionToken::decode(&bytes).unwrap(), token);
             let text = token.to_file_text();
             assert!(text.contains(&peer.peer_id()), "{text}");
@@ -381,6 +393,7 @@ mod tests {
         for i in 0..TOKEN_LEN {
             let mut changed = bytes.clone();
             changed[i] ^= 0x01;
+            assert!(!token.is_encoded_as(&changed), "byte {i}");
             match AdmissionToken::decode(&changed) {
                 Ok(decoded) => assert!(!decoded.verify(), "byte {i} changed and still verifies"),
                 Err(TokenError::Malformed(_)) => assert!(i == 0 || i == 65, "byte {i}"),

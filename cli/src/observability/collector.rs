@@ -129,6 +129,12 @@ fn encode_node(observed: &Observed, e: &mut DescriptorEncoder) -> Encoded {
         "Times the node lost every connection and bootstrapped again",
         read(&node.rebootstraps),
     )?;
+    counter(
+        e,
+        "swarm_progress_handshake_failures",
+        "Connections that failed their handshake (with a network key set: mostly peers without it)",
+        read(&node.handshake_failures),
+    )?;
     labeled_counters(
         e,
         "swarm_progress_network_bytes",

@@ -267,6 +267,26 @@ impl ProgressRecord {
     where
         I: IntoIterator<Item = (PeerKey, SignedEntry)>,
     {
+        let flagged = candidates.into_iter().map(|(subkey, entry)| {
+            let unknown = known.and_then(|k| k.get(&subkey)) != Some(&entry);
+            (subkey, entry, unknown)
+        });
+        Self::admit_flagged(key, flagged, now, limits, admission)
+    }
+
+    /// [`ProgressRecord::admit_known`] with each candidate flagged `unknown` unless it is an
+    /// entry already validated under the same key and admission (its signatures and token are
+    /// then trusted).
+    fn admit_flagged<I>(
+        key: &str,
+        candidates: I,
+        now: f64,
+        limits: &RecordLimits,
+        admission: &Admission,
+    ) -> Validated
+    where
+        I: IntoIterator<Item = (PeerKey, SignedEntry, bool)>,
+    {
         let mut out = Validated::default();
         let mut reject = |subkey: &PeerKey, reason: RejectionReason| {
             debug!(%key, peer = %subkey, %reason, "rejected entry");
@@ -276,12 +296,11 @@ impl ProgressRecord {
         // still to check are checked together (batch verification) once the cheap checks
         // passed; admission (`admission.rs`) screens before them and checks tokens after.
         let mut passed: Vec<(PeerKey, SignedEntry, bool)> = Vec::new();
-        for (subkey, entry) in candidates {
+        for (subkey, entry, unknown) in candidates {
             if let Err(reason) = entry.check_bounds(now, limits) {
                 reject(&subkey, reason);
                 continue;
             }
-            let unknown = known.and_then(|k| k.get(&subkey)) != Some(&entry);
             if unknown {
                 if let Err(reason) = admission.screen(&subkey, &entry) {
                     reject(&subkey, reason);
@@ -418,12 +437,13 @@ impl ProgressRecord {
                 structural.record(RejectionReason::Oversized);
                 continue;
             }
-            if let Some(held) = known.and_then(|k| Self::held_as(k, raw)) {
-                candidates.push(held);
+            if let Some((subkey, held)) = known.and_then(|k| Self::held_as(k, raw)) {
+                candidates.push((subkey, held, false));
                 continue;
             }
             match SignedEntry::decode(raw) {
-                Ok(candidate) => candidates.push(candidate),
+                // Decoding is canonical: bytes unlike the held entry's are another entry.
+                Ok((subkey, entry)) => candidates.push((subkey, entry, true)),
                 Err(e) => {
                     debug!(%key, error = %e, "rejected entry");
                     structural.record(e.reason());
@@ -431,7 +451,7 @@ impl ProgressRecord {
             }
         }
         r.finish()?;
-        let mut validated = Self::admit_known(key, candidates, now, limits, known, admission);
+        let mut validated = Self::admit_flagged(key, candidates, now, limits, admission);
         validated.rejections.add(&structural);
         Ok(validated)
     }
@@ -721,14 +741,25 @@ mod tests {
     #[test]
     fn a_read_reuses_a_held_entry_only_for_identical_bytes() {
         let limits = RecordLimits::default();
-        let ids: Vec<_> = (0..2).map(|_| Identity::generate().unwrap()).collect();
+        let ids: Vec<_> = (0..3).map(|_| Identity::generate().unwrap()).collect();
+        let authority = Identity::generate().unwrap();
         let mut held = ProgressRecord::new();
-        for (id, encoding) in ids
-            .iter()
-            .zip([ValueEncoding::Compact, ValueEncoding::Json])
-        {
+        for (i, id) in ids.iter().enumerate() {
             let value = progress(id, 1);
-            let e = SignedEntry::sign_as(id, KEY, Some(&value), NOW + 60.0, encoding).unwrap();
+            let e = match i {
+                0 => SignedEntry::sign(id, KEY, Some(&value), NOW + 60.0),
+                1 => SignedEntry::sign_as(id, KEY, Some(&value), NOW + 60.0, ValueEncoding::Json),
+                _ => {
+                    let token = crate::AdmissionToken::issue(
+                        &authority,
+                        id.public_key(),
+                        crate::Role::Trainer,
+                        NOW as u64 + 600,
+                    );
+                    SignedEntry::sign_admitted(id, Some(&token), KEY, Some(&value), NOW + 60.0)
+                }
+            }
+            .unwrap();
             held.insert(id.public_key(), e, NOW);
         }
         let again = ProgressRecord::decode_known(
@@ -742,8 +773,8 @@ mod tests {
         .unwrap();
         assert_eq!(again.record, held);
         assert_eq!(again.rejections.total(), 0);
-        // One byte changed in the value, the expiration or the signature of a held entry: the
-        // bytes are not reused, so they are checked and refused.
+        // Any one byte of a held entry changed (compact, JSON, with a token): the bytes are not
+        // reused, so they are checked and refused.
         const RECORD_HEADER: usize = 4 + 1 + 4 + 4; // magic, version, count, entry length
         for id in &ids {
             let mut one = ProgressRecord::new();
@@ -754,7 +785,7 @@ mod tests {
             );
             let clean = one.encode();
             let len = clean.len();
-            for at in [RECORD_HEADER + 39, len - 66, len - 1] {
+            for at in RECORD_HEADER..len {
                 let mut bytes = clean.clone();
                 bytes[at] ^= 0x01;
                 let read = ProgressRecord::decode_known(
