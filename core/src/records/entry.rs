@@ -126,8 +126,9 @@ pub struct SignedEntry {
     kind: u8,
     /// DHT time after which the entry is dead.
     expiration: f64,
-    /// The signer's admission token, in a private collaboration.
-    token: Option<AdmissionToken>,
+    /// The signer's admission token, in a private collaboration (boxed: an open
+    /// collaboration's entries do not pay for its size).
+    token: Option<Box<AdmissionToken>>,
     /// Ed25519 signature of the signing message.
     signature: [u8; SIGNATURE_LEN],
 }
@@ -310,7 +311,7 @@ impl SignedEntry {
             value_bytes,
             kind,
             expiration,
-            token: token.cloned(),
+            token: token.cloned().map(Box::new),
             signature: identity.sign(&msg),
         })
     }
@@ -351,7 +352,7 @@ impl SignedEntry {
 
     /// The signer's admission token, if the entry carries one.
     pub fn token(&self) -> Option<&AdmissionToken> {
-        self.token.as_ref()
+        self.token.as_deref()
     }
 
     /// Whether the entry is still alive at `now`: not expired, and its token (if any) neither.
@@ -377,7 +378,7 @@ impl SignedEntry {
             self.kind,
             &self.value_bytes,
             self.expiration,
-            self.token.as_ref(),
+            self.token.as_deref(),
         )
     }
 
@@ -583,10 +584,10 @@ impl SignedEntry {
         }
         let token = if version == ENTRY_VERSION_ADMITTED {
             let raw = r.take(TOKEN_LEN)?;
-            Some(
+            Some(Box::new(
                 AdmissionToken::decode(raw)
                     .map_err(|e| EntryDecodeError::Malformed(e.to_string()))?,
-            )
+            ))
         } else {
             None
         };

@@ -55,7 +55,8 @@ enum BeforeJoin {
     Store {
         key: String,
         subkey: PeerKey,
-        entry: SignedEntry,
+        /// Boxed: parked requests are few, and a Get should not pay for an entry's size.
+        entry: Box<SignedEntry>,
         reply: StoreReply,
     },
 }
@@ -351,7 +352,7 @@ impl EventLoop {
                 request: BeforeJoin::Store {
                     key,
                     subkey,
-                    entry,
+                    entry: Box::new(entry),
                     reply,
                 },
             });
@@ -435,7 +436,7 @@ impl EventLoop {
                     subkey,
                     entry,
                     reply,
-                } if !reply.is_closed() => self.store(key, subkey, entry, reply),
+                } if !reply.is_closed() => self.store(key, subkey, *entry, reply),
                 _ => {}
             }
         }
