@@ -1,9 +1,11 @@
 //! What `node`, `watch` and `train` run: a DHT node, optionally with a tracker that logs
 //! (`node`) or prints (`watch`, `train`) the swarm's progress, and for `train` a simulated
 //! trainer reporting to it, until SIGINT / SIGTERM (or the trainer's last epoch). All shut down
-//! gracefully: the tracker's tombstone is stored, then the node stops.
+//! gracefully: the tracker's tombstone is stored, then the node stops. SIGHUP reloads the
+//! private collaboration's revocation list ([`reload_revocations`]).
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +13,8 @@ use actix_rt::signal::unix::{signal, SignalKind};
 use indicatif::{ProgressBar, ProgressStyle};
 use swarm_progress::simulation::SimulatedTrainer;
 use swarm_progress::{
-    Clock, DhtError, GlobalProgress, Identity, IdentityError, KademliaPeer, NodeHandle,
-    ProgressTracker, Settings, SettingsError, SystemClock, TrackerError,
+    Admission, Clock, DhtError, GlobalProgress, Identity, IdentityError, KademliaPeer, NodeHandle,
+    PeerKey, ProgressTracker, Settings, SettingsError, SystemClock, TrackerError,
 };
 use thiserror::Error;
 
@@ -93,9 +95,10 @@ pub struct Training {
 const TRAIN_FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Runs a node (with what `role` says beside it) until SIGINT / SIGTERM, or until the
-/// trainer's last epoch.
+/// trainer's last epoch; `config_file` is re-read on SIGHUP for the revocation list.
 pub async fn run(
     settings: Settings,
+    config_file: Option<&Path>,
     role: Role,
     output: Output,
     status_every: Option<Duration>,
@@ -105,12 +108,14 @@ pub async fn run(
     // addresses always gets a graceful shutdown.
     let mut terminate = signal(SignalKind::terminate()).map_err(NodeRunError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(NodeRunError::Signals)?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(NodeRunError::Signals)?;
     let identity = match settings.dht.key_file() {
         Some(path) => Identity::load_or_create(path),
         None => Identity::generate(),
     }?;
     let identity = Arc::new(identity);
     let node_config = settings.node_config()?;
+    let admission = node_config.admission.clone();
     let (node, tracker) = if with_tracker {
         let peer = KademliaPeer::new(identity.clone(), node_config, SystemClock::shared());
         let tracker = ProgressTracker::start(settings.tracker.clone(), peer.clone())
@@ -198,6 +203,7 @@ pub async fn run(
         tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
+            _ = hangup.recv() => reload_revocations(config_file, &admission),
             reached = &mut training => {
                 let _ = writeln!(stdout, "trained to epoch {reached}");
                 break;
@@ -252,6 +258,39 @@ pub async fn run(
     }
     let _ = stdout.flush();
     result
+}
+
+/// SIGHUP: reads `tracker.revoked_peers` again (the settings file and the environment; the
+/// file must then name `tracker.authority` too) and applies it at once: the node's store,
+/// reads and gossip gate, and the tracker's view, drop the revoked peers. Anything wrong
+/// leaves the list as it was, with a warning.
+fn reload_revocations(config_file: Option<&Path>, admission: &Admission) {
+    if admission.authority().is_none() {
+        tracing::warn!(
+            "SIGHUP: tracker.authority is not set, so there is no revocation list to reload"
+        );
+        return;
+    }
+    let peers = match Settings::load(config_file) {
+        Ok(settings) => settings.tracker.revoked_peers,
+        Err(error) => {
+            tracing::warn!(%error, "SIGHUP: settings not reloaded; the revocation list is unchanged");
+            return;
+        }
+    };
+    match peers
+        .iter()
+        .map(|p| PeerKey::from_peer_id(p))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(keys) => {
+            admission.set_revoked(keys);
+            tracing::info!(revoked = ?peers, "SIGHUP: revocation list reloaded");
+        }
+        Err(error) => {
+            tracing::warn!(%error, "SIGHUP: a revoked peer id is invalid; the list is unchanged")
+        }
+    }
 }
 
 /// The swarm's speed as the estimator sees it: remaining samples over the time to the ETA.

@@ -664,7 +664,7 @@ fn a_private_collaboration_runs_from_the_command_line() {
         .expect("authority new prints the setting")
         .to_owned();
     let mut peers = Vec::new();
-    for name in ["t1", "t2", "w"] {
+    for name in ["t1", "t2", "t3", "w"] {
         let role = if name == "w" { "client" } else { "trainer" };
         let (code, out, _) = run_to_end(&["keygen", "--out", &path(&format!("{name}.key"))]);
         assert_eq!(code, Some(0));
@@ -720,7 +720,7 @@ fn a_private_collaboration_runs_from_the_command_line() {
     seed_args.extend(private);
     let seed = Child::spawn(&seed_args);
     let addr = seed.listen_addr();
-    let train_args = |name: &str, token: bool| -> Vec<String> {
+    let train_args = |name: &str, token: bool, epochs: &str| -> Vec<String> {
         let mut args: Vec<String> = [
             "train",
             "--bootstrap",
@@ -734,7 +734,7 @@ fn a_private_collaboration_runs_from_the_command_line() {
             "--period-ms",
             "50",
             "--epochs",
-            "2",
+            epochs,
             "--json",
             "--key-file",
             &path(&format!("{name}.key")),
@@ -752,10 +752,22 @@ fn a_private_collaboration_runs_from_the_command_line() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         Child::spawn(&args)
     };
-    // A watcher with a client token follows the run.
+    // A watcher with a client token follows the run; its settings file holds the revocation
+    // list, reloaded on SIGHUP.
     let watch_key = path("w.key");
     let watch_token = path("w.token");
+    let watch_config = path("watch.toml");
+    let write_config = |revoked: &str| {
+        std::fs::write(
+            &watch_config,
+            format!("[tracker]\nauthority = \"{authority}\"\nrevoked_peers = [{revoked}]\n"),
+        )
+        .unwrap()
+    };
+    write_config("");
     let mut watch_args = vec![
+        "--config",
+        &watch_config,
         "watch",
         "--bootstrap",
         &addr,
@@ -771,9 +783,10 @@ fn a_private_collaboration_runs_from_the_command_line() {
     ];
     watch_args.extend(private);
     let watcher = Child::spawn(&watch_args);
+    let _long = spawn(&train_args("t3", true, "1000"));
     let mut trainers = [
-        spawn(&train_args("t1", true)),
-        spawn(&train_args("t2", true)),
+        spawn(&train_args("t1", true, "2")),
+        spawn(&train_args("t2", true, "2")),
     ];
     for trainer in &trainers {
         trainer
@@ -795,10 +808,31 @@ fn a_private_collaboration_runs_from_the_command_line() {
                 .is_ok_and(|v| v["epoch"].as_u64().is_some_and(|e| e >= 1))
         })
         .expect("the watcher never saw the trainers' epochs");
+    // t1 and t2 left (tombstones): the watcher counts t3 and itself (a client).
+    let counts = |peers: u64| {
+        move |l: &str| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["num_peers"] == peers && v["num_clients"] == 1)
+        }
+    };
+    watcher
+        .line_where(counts(2))
+        .expect("the watcher never counted t3 alone");
+    // t3 revoked in the file, then SIGHUP: the watcher drops it at once.
+    write_config(&format!("\"{}\"", peers[2]));
+    let pid = watcher.process.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    watcher
+        .line_where(counts(1))
+        .expect("the watcher still counts the revoked t3");
     drop(watcher);
     // A peer of the collaboration without a token is refused before it starts.
     let (code, _, err) = {
-        let args = train_args("stranger", false);
+        let args = train_args("stranger", false, "2");
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         run_to_end(&args)
     };

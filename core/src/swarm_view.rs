@@ -5,9 +5,11 @@
 //! progress instead ([`crate::TrackerState::apply_view`]).
 //!
 //! Entries reach the view already validated (by the gateway's gossip gate or the read path).
+//! In a private collaboration the view also drops the entries of peers revoked since
+//! ([`SwarmView::with_admission`]), so a revocation made at run time counts at the next estimate.
 
 use crate::identity::PeerKey;
-use crate::records::{InsertOutcome, ProgressRecord, SignedEntry};
+use crate::records::{Admission, InsertOutcome, ProgressRecord, SignedEntry};
 
 /// The other peers' entries, as one v2 peer holds them.
 #[derive(Debug, Clone)]
@@ -15,6 +17,7 @@ pub struct SwarmView {
     own: PeerKey,
     others: ProgressRecord,
     max_entries: usize,
+    admission: Admission,
 }
 
 impl SwarmView {
@@ -24,7 +27,14 @@ impl SwarmView {
             own,
             others: ProgressRecord::new(),
             max_entries: max_entries.max(1),
+            admission: Admission::OPEN,
         }
+    }
+
+    /// This view, dropping the entries of peers `admission` revokes.
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
     }
 
     /// The other peers' entries (tombstones included).
@@ -34,10 +44,10 @@ impl SwarmView {
 
     /// Offers one entry (from gossip); returns whether the view changed.
     pub fn offer(&mut self, subkey: PeerKey, entry: SignedEntry, now: f64) -> bool {
-        if subkey == self.own {
-            return false;
+        if subkey == self.own || self.admission.is_revoked(&subkey) {
+            return self.prune_expired(now);
         }
-        let pruned = self.others.prune_expired(now) > 0;
+        let pruned = self.prune_expired(now);
         if self.others.get(&subkey).is_none() && self.others.len() >= self.max_entries {
             return pruned;
         }
@@ -53,12 +63,16 @@ impl SwarmView {
         let mut incoming = record.clone();
         incoming.remove(&self.own);
         self.others.merge_bounded(&incoming, now, self.max_entries);
+        self.prune_expired(now);
         self.others != before
     }
 
-    /// Drops expired entries; returns whether any went.
+    /// Drops expired entries (their tokens' expiry included) and revoked peers' entries;
+    /// returns whether any went.
     pub fn prune_expired(&mut self, now: f64) -> bool {
-        self.others.prune_expired(now) > 0
+        let expired = self.others.prune_expired(now) > 0;
+        let revoked = self.others.drop_revoked(&self.admission) > 0;
+        expired || revoked
     }
 
     /// Live entries of other peers (tombstones included) at `now`.
@@ -134,5 +148,28 @@ mod tests {
         read.insert(ids[2].public_key(), signed(&ids[2], 2, 100.0), 0.0);
         assert!(!view.merge(&read, 0.0));
         assert!(view.offer(ids[0].public_key(), signed(&ids[0], 2, 101.0), 0.0));
+    }
+
+    #[test]
+    fn a_peer_revoked_at_run_time_leaves_the_view_at_the_next_prune() {
+        let me = Identity::generate().unwrap();
+        let a = Identity::generate().unwrap();
+        let b = Identity::generate().unwrap();
+        let authority = Identity::generate().unwrap();
+        let admission = Admission::private(authority.public_key(), []);
+        let mut view = SwarmView::new(me.public_key(), 10).with_admission(admission.clone());
+        assert!(view.offer(a.public_key(), signed(&a, 5, 100.0), 0.0));
+        assert!(view.offer(b.public_key(), signed(&b, 5, 100.0), 0.0));
+        assert_eq!(view.live_peers(0.0), 2);
+        admission.set_revoked([a.public_key()]);
+        assert!(view.prune_expired(0.0));
+        assert_eq!(view.live_peers(0.0), 1);
+        assert!(view.others().get(&a.public_key()).is_none());
+        // Neither gossip nor a read brings it back.
+        assert!(!view.offer(a.public_key(), signed(&a, 6, 101.0), 0.0));
+        let mut read = ProgressRecord::new();
+        read.insert(a.public_key(), signed(&a, 7, 102.0), 0.0);
+        assert!(!view.merge(&read, 0.0));
+        assert_eq!(view.live_peers(0.0), 1);
     }
 }

@@ -44,6 +44,7 @@ pub fn run(args: NodeArgs, global: &GlobalFlags) -> Result<(), CliError> {
     };
     actix::System::new().block_on(node_runner::run(
         settings,
+        global.config.as_deref(),
         role,
         Output::Silent,
         Some(every),

@@ -44,6 +44,7 @@ pub fn run(args: TrainArgs, global: &GlobalFlags) -> Result<(), CliError> {
     };
     actix::System::new().block_on(node_runner::run(
         settings,
+        global.config.as_deref(),
         node_runner::Role::Trainer(training),
         args.progress.output(),
         None,

@@ -21,6 +21,7 @@ pub fn run(args: WatchArgs, global: &GlobalFlags) -> Result<(), CliError> {
     })?;
     actix::System::new().block_on(node_runner::run(
         settings,
+        global.config.as_deref(),
         node_runner::Role::Tracker,
         args.progress.output(),
         None,

@@ -19,10 +19,13 @@
 //! message or estimate, authority or not.
 //!
 //! The same `Admission` judges every path an entry comes by: a DHT store, a DHT read and a
-//! gossip message.
+//! gossip message. The revocation list can change while it runs ([`Admission::set_revoked`]):
+//! every clone sees the change, and entries already held are checked against it on every read
+//! and estimate, so a peer revoked at run time drops out at once.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::admission_token::{AdmissionToken, Role};
 use crate::estimator::ACTIVE_SPEED;
@@ -42,7 +45,9 @@ pub struct Admission(Option<Arc<Rules>>);
 #[derive(Debug)]
 struct Rules {
     authority: PeerKey,
-    revoked: HashSet<PeerKey>,
+    revoked: RwLock<HashSet<PeerKey>>,
+    /// Whether `revoked` is non-empty: reads of held entries skip the lock when it is not.
+    any_revoked: AtomicBool,
     verified: Mutex<HashSet<AdmissionToken>>,
 }
 
@@ -52,11 +57,26 @@ impl Admission {
 
     /// Only peers with a token from `authority` count, except the `revoked` ones.
     pub fn private(authority: PeerKey, revoked: impl IntoIterator<Item = PeerKey>) -> Self {
+        let revoked: HashSet<PeerKey> = revoked.into_iter().collect();
         Self(Some(Arc::new(Rules {
             authority,
-            revoked: revoked.into_iter().collect(),
+            any_revoked: AtomicBool::new(!revoked.is_empty()),
+            revoked: RwLock::new(revoked),
             verified: Mutex::new(HashSet::new()),
         })))
+    }
+
+    /// Replaces the revocation list, for this value and every clone (a reloaded setting).
+    /// Returns false, changing nothing, for open admission (nobody is admitted, nobody can be
+    /// revoked).
+    pub fn set_revoked(&self, revoked: impl IntoIterator<Item = PeerKey>) -> bool {
+        let Some(rules) = &self.0 else {
+            return false;
+        };
+        let mut list = rules.revoked.write().unwrap_or_else(|p| p.into_inner());
+        *list = revoked.into_iter().collect();
+        rules.any_revoked.store(!list.is_empty(), Ordering::Release);
+        true
     }
 
     /// The run authority, if the collaboration is private.
@@ -66,7 +86,13 @@ impl Admission {
 
     /// Whether `peer` is on the revocation list.
     pub fn is_revoked(&self, peer: &PeerKey) -> bool {
-        self.0.as_ref().is_some_and(|r| r.revoked.contains(peer))
+        self.0.as_ref().is_some_and(|r| {
+            r.any_revoked.load(Ordering::Acquire)
+                && r.revoked
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(peer)
+        })
     }
 
     /// Checks 1-5 of the module docs, for `entry` held under `subkey`: they need no signature.
@@ -81,7 +107,7 @@ impl Admission {
         if token.peer() != subkey {
             return Err(RejectionReason::TokenOtherPeer);
         }
-        if rules.revoked.contains(subkey) {
+        if self.is_revoked(subkey) {
             return Err(RejectionReason::TokenRevoked);
         }
         if token.role() == Role::Client && counts_something(entry) {
@@ -288,6 +314,13 @@ mod tests {
         let revoked = Admission::private(run.authority.public_key(), [key]);
         assert_eq!(revoked.check(&key, &ok), Err(RejectionReason::TokenRevoked));
         assert!(revoked.is_revoked(&key));
+        // Lifted, then revoked again at run time, through a clone.
+        let clone = revoked.clone();
+        assert!(clone.set_revoked([]));
+        assert_eq!(revoked.check(&key, &ok), Ok(()));
+        assert!(clone.set_revoked([key]));
+        assert_eq!(revoked.check(&key, &ok), Err(RejectionReason::TokenRevoked));
+        assert!(!Admission::OPEN.set_revoked([key]));
     }
 
     #[test]
@@ -346,6 +379,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(again.record, read.record);
+        // Revoked at run time: the known entry is dropped at the next read.
+        run.admission.set_revoked([member.public_key()]);
+        let revoked = ProgressRecord::decode_known(
+            KEY,
+            &bytes,
+            NOW,
+            &limits,
+            Some(&read.record),
+            &run.admission,
+        )
+        .unwrap();
+        assert!(revoked.record.is_empty());
+        assert_eq!(revoked.rejections.get(RejectionReason::TokenRevoked), 1);
+        run.admission.set_revoked([]);
         // A token that expires before the entry: the entry counts until then, known or not.
         let brief = AdmissionToken::issue(
             &run.authority,

@@ -222,14 +222,7 @@ impl SignedEntry {
         value: Option<&LocalProgress>,
         expiration: f64,
     ) -> Result<Self, SignError> {
-        Self::sign_full(
-            identity,
-            None,
-            key,
-            value,
-            expiration,
-            ValueEncoding::Compact,
-        )
+        Self::sign_admitted(identity, None, key, value, expiration)
     }
 
     /// [`SignedEntry::sign`] with the signer's admission `token` (if any) carried in the entry

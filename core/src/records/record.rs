@@ -162,6 +162,15 @@ impl ProgressRecord {
         self.entries.remove(subkey)
     }
 
+    /// Drops the entries of peers `admission` revokes (its list can change at run time);
+    /// returns how many went.
+    pub fn drop_revoked(&mut self, admission: &Admission) -> usize {
+        let before = self.entries.len();
+        self.entries
+            .retain(|subkey, _| !admission.is_revoked(subkey));
+        before - self.entries.len()
+    }
+
     /// Drops entries that are no longer alive at `now`; returns how many.
     pub fn prune_expired(&mut self, now: f64) -> usize {
         let before = self.entries.len();
@@ -301,11 +310,18 @@ impl ProgressRecord {
                 reject(&subkey, reason);
                 continue;
             }
-            if unknown {
-                if let Err(reason) = admission.screen(&subkey, &entry) {
-                    reject(&subkey, reason);
-                    continue;
-                }
+            // A known entry passed the screen when it was admitted; only the revocation list can
+            // have changed since.
+            let screened = if unknown {
+                admission.screen(&subkey, &entry)
+            } else if admission.is_revoked(&subkey) {
+                Err(RejectionReason::TokenRevoked)
+            } else {
+                Ok(())
+            };
+            if let Err(reason) = screened {
+                reject(&subkey, reason);
+                continue;
             }
             passed.push((subkey, entry, unknown));
         }

@@ -27,6 +27,7 @@ use crate::dht::Pushed;
 use crate::identity::PeerKey;
 use crate::peer_clocks::{PeerClocks, RESIGN_STEP};
 use crate::progress::GlobalProgress;
+use crate::records::Admission;
 use crate::status::{TrackerError, TrackerStats};
 use crate::swarm_view::SwarmView;
 use crate::tracker_state::{FetchOutcome, TrackerState};
@@ -61,10 +62,13 @@ impl StateKeeper {
         global: Arc<watch::Sender<GlobalProgress>>,
         publish: Recipient<Publish>,
         own: PeerKey,
+        admission: Admission,
     ) -> Self {
         let state = snapshots.borrow().clone();
-        let view = (context.config.protocol == Protocol::V2)
-            .then(|| SwarmView::new(own, crate::records::RecordLimits::default().max_entries));
+        let view = (context.config.protocol == Protocol::V2).then(|| {
+            SwarmView::new(own, crate::records::RecordLimits::default().max_entries)
+                .with_admission(admission)
+        });
         Self {
             view,
             last_push_at: None,

@@ -372,6 +372,15 @@ async fn with_an_authority_strangers_count_nowhere_and_bad_tokens_are_rejected_b
             .all(|(peers, samples)| *peers == 2 && *samples <= 31),
         "before {before:?}, after {after:?}"
     );
+    // v2: a peer revoked at run time leaves the view at the next estimate.
+    let m2_key = m2.peer_key();
+    assert!(swarm_progress::GatewayFactory::admission(&m1_peer).set_revoked([m2_key]));
+    m1.report_local_progress(0, 12).unwrap();
+    assert!(
+        eventually(PATIENCE, || m1.global_progress().num_peers == 1).await,
+        "{:?}",
+        m1.global_progress()
+    );
     for tracker in [m1, m2] {
         tracker.shutdown(Duration::from_secs(5)).await.ok();
     }
@@ -491,6 +500,21 @@ async fn expired_revoked_and_client_peers_stop_counting() {
         judge.global_progress()
     );
     assert!(refused(RejectionReason::TokenExpired) >= 1);
+    // The revocation list changed at run time (as a reloaded setting does): lifted, `judge`
+    // counts `revoked` at its next read; revoked again, it drops out at the next read.
+    let judge_admission = swarm_progress::GatewayFactory::admission(&judge_peer);
+    assert!(judge_admission.set_revoked([]));
+    assert!(
+        eventually(PATIENCE, || judge.global_progress().num_peers == 4).await,
+        "judge {:?}",
+        judge.global_progress()
+    );
+    assert!(judge_admission.set_revoked([revoked_id.public_key()]));
+    assert!(
+        eventually(PATIENCE, || judge.global_progress().num_peers == 3).await,
+        "judge {:?}",
+        judge.global_progress()
+    );
     // By now every reader has read the swarm several times since the client's claim.
     for t in [&plain, &judge] {
         let g = t.global_progress();

@@ -206,6 +206,7 @@ impl Supervisor {
                     self.channels.global.clone(),
                     me.recipient(),
                     self.identity.public_key(),
+                    self.factory.admission(),
                 )
                 .start();
                 self.restore_intent(&state_keeper);

@@ -38,7 +38,7 @@ impl EventLoop {
         // What this node read last is the incumbent set of its reads: entries it already
         // validated are not evicted by newcomers in its record store (a flood it received as a
         // replica must not push out honest entries it had read).
-        let local = match self.read_cache.get(&record_key) {
+        let mut local = match self.read_cache.get(&record_key) {
             Some(read) => {
                 let mut local = read.clone();
                 local.merge_bounded(&stored, now, self.config.limits.max_entries);
@@ -46,6 +46,14 @@ impl EventLoop {
             }
             None => stored,
         };
+        // Held entries were admitted when they came; a peer revoked since drops out now.
+        let revoked = local.drop_revoked(&self.config.admission);
+        if revoked > 0 {
+            self.rejections.record(
+                crate::records::RejectionReason::TokenRevoked,
+                revoked as u64,
+            );
+        }
         if !latest && !local.is_empty() {
             bump(&self.stats.gets_ok, 1);
             let _ = reply.send(Ok(Some(local)));
