@@ -37,6 +37,7 @@
 //! verification fail.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use crate::admission_token::{AdmissionToken, TOKEN_LEN};
 use crate::identity::{Identity, PeerKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
@@ -126,9 +127,10 @@ pub struct SignedEntry {
     kind: u8,
     /// DHT time after which the entry is dead.
     expiration: f64,
-    /// The signer's admission token, in a private collaboration (boxed: an open
-    /// collaboration's entries do not pay for its size).
-    token: Option<Box<AdmissionToken>>,
+    /// The signer's admission token, in a private collaboration (shared: an open
+    /// collaboration's entries do not pay for its size, and cloning a held entry, as every read
+    /// of it does, copies no token).
+    token: Option<Arc<AdmissionToken>>,
     /// Ed25519 signature of the signing message.
     signature: [u8; SIGNATURE_LEN],
 }
@@ -304,7 +306,7 @@ impl SignedEntry {
             value_bytes,
             kind,
             expiration,
-            token: token.cloned().map(Box::new),
+            token: token.cloned().map(Arc::new),
             signature: identity.sign(&msg),
         })
     }
@@ -577,7 +579,7 @@ impl SignedEntry {
         }
         let token = if version == ENTRY_VERSION_ADMITTED {
             let raw = r.take(TOKEN_LEN)?;
-            Some(Box::new(
+            Some(Arc::new(
                 AdmissionToken::decode(raw)
                     .map_err(|e| EntryDecodeError::Malformed(e.to_string()))?,
             ))
