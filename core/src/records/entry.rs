@@ -37,7 +37,6 @@
 //! verification fail.
 
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 use crate::admission_token::{AdmissionToken, TOKEN_LEN};
 use crate::identity::{Identity, PeerKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
@@ -127,10 +126,10 @@ pub struct SignedEntry {
     kind: u8,
     /// DHT time after which the entry is dead.
     expiration: f64,
-    /// The signer's admission token, in a private collaboration (shared: an open
-    /// collaboration's entries do not pay for its size, and cloning a held entry, as every read
-    /// of it does, copies no token).
-    token: Option<Arc<AdmissionToken>>,
+    /// The signer's admission token, in a private collaboration. Inline: a read compares and
+    /// clones every held entry, and a token behind a pointer cost it ~10 % more than inline
+    /// (`bench-results/admission/`).
+    token: Option<AdmissionToken>,
     /// Ed25519 signature of the signing message.
     signature: [u8; SIGNATURE_LEN],
 }
@@ -306,7 +305,7 @@ impl SignedEntry {
             value_bytes,
             kind,
             expiration,
-            token: token.cloned().map(Arc::new),
+            token: token.cloned(),
             signature: identity.sign(&msg),
         })
     }
@@ -347,7 +346,7 @@ impl SignedEntry {
 
     /// The signer's admission token, if the entry carries one.
     pub fn token(&self) -> Option<&AdmissionToken> {
-        self.token.as_deref()
+        self.token.as_ref()
     }
 
     /// Whether the entry is still alive at `now`: not expired, and its token (if any) neither.
@@ -373,7 +372,7 @@ impl SignedEntry {
             self.kind,
             &self.value_bytes,
             self.expiration,
-            self.token.as_deref(),
+            self.token.as_ref(),
         )
     }
 
@@ -579,10 +578,10 @@ impl SignedEntry {
         }
         let token = if version == ENTRY_VERSION_ADMITTED {
             let raw = r.take(TOKEN_LEN)?;
-            Some(Arc::new(
+            Some(
                 AdmissionToken::decode(raw)
                     .map_err(|e| EntryDecodeError::Malformed(e.to_string()))?,
-            ))
+            )
         } else {
             None
         };
