@@ -580,3 +580,56 @@ async fn a_tracker_refuses_to_start_without_a_token_it_can_use() {
         assert!(error.contains(expected), "{error:?} lacks {expected:?}");
     }
 }
+
+/// The mock DHT judges a private collaboration as real nodes do: members count each other, a
+/// stranger's tracker does not start, and its gossip is refused by reason.
+#[actix_rt::test]
+async fn the_mock_dht_can_be_private_too() {
+    let run = Run::new("mock-private");
+    let network = swarm_progress::MemoryNetwork::private(
+        SystemClock::shared(),
+        run.tracker_config(Protocol::V2, &[]).admission().unwrap(),
+    );
+    let mut members = Vec::new();
+    for _ in 0..2 {
+        let id = Arc::new(Identity::generate().unwrap());
+        let token = run.token(&id, Role::Trainer, 600.0);
+        let peer = network.peer_with_token(id, Some(token));
+        let tracker = ProgressTracker::start(run.tracker_config(Protocol::V2, &[]), peer)
+            .await
+            .unwrap();
+        tracker.report_local_progress(0, 5).unwrap();
+        members.push(tracker);
+    }
+    assert!(
+        eventually(PATIENCE, || members
+            .iter()
+            .all(|t| t.global_progress().num_peers == 2))
+        .await,
+        "{:?}",
+        members
+            .iter()
+            .map(|t| t.global_progress())
+            .collect::<Vec<_>>()
+    );
+    let stranger = Identity::generate().unwrap();
+    let refused = ProgressTracker::start(
+        run.tracker_config(Protocol::V2, &[]),
+        network.peer_with_identity(Arc::new(Identity::generate().unwrap())),
+    )
+    .await;
+    assert!(matches!(
+        refused,
+        Err(swarm_progress::TrackerError::Admission(_))
+    ));
+    let bytes = entry_with(&run, &stranger, None, 1_000).encode(&stranger.public_key());
+    assert_eq!(
+        network.push_raw(stranger.public_key(), &run.key(), &bytes),
+        swarm_progress::records::GossipVerdict::Reject(RejectionReason::TokenMissing)
+    );
+    assert!(network.rejections().get(RejectionReason::TokenMissing) >= 1);
+    assert!(members.iter().all(|t| t.global_progress().num_peers == 2));
+    for tracker in members {
+        tracker.shutdown(Duration::from_secs(5)).await.ok();
+    }
+}
