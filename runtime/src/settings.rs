@@ -8,7 +8,7 @@ use std::path::Path;
 
 use std::time::Duration;
 
-use crate::admission_token::AdmissionToken;
+use crate::admission_token::{AdmissionToken, TOKEN_LEN};
 use crate::config::{ConfigError, TrackerConfig};
 use crate::dht::node::{peer_id_of, Multiaddr, NodeConfig};
 use crate::records::{RecordLimits, COMPACT_ENTRY_LEN};
@@ -179,6 +179,15 @@ impl Settings {
         let mut config = self.dht.node_config()?;
         config.gossip_min_interval = self.tracker.publish_min_interval;
         config.admission = self.tracker.admission()?;
+        let admitted_entry = COMPACT_ENTRY_LEN + TOKEN_LEN;
+        if config.admission.authority().is_some() && self.dht.max_entry_bytes < admitted_entry {
+            return Err(invalid(
+                "dht.max_entry_bytes",
+                format!(
+                    "must be at least {admitted_entry} with tracker.authority set (a compact entry and its admission token)"
+                ),
+            ));
+        }
         Ok(config)
     }
 }
@@ -335,7 +344,7 @@ impl Settings {
     /// Checks every section (call again after applying command-line flags).
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.tracker.validate()?;
-        self.dht.node_config()?;
+        self.node_config()?;
         self.node.status_interval()?;
         self.http.bind()?;
         self.logging.json()?;
@@ -497,5 +506,51 @@ mod tests {
         let missing =
             Settings::load_with_env(Some(Path::new("/nonexistent/x.toml")), Some(HashMap::new()));
         assert!(matches!(missing, Err(SettingsError::Load(_))));
+    }
+
+    #[test]
+    fn private_collaboration_settings_are_checked_and_name_their_setting() {
+        let authority = crate::Identity::generate().unwrap().peer_id();
+        let load = |pairs: &[(&str, &str)]| {
+            let env = pairs
+                .iter()
+                .map(|(k, v)| (format!("SWARM_PROGRESS__{k}"), v.to_string()))
+                .collect();
+            Settings::load_with_env(None, Some(env))
+        };
+        let ok = load(&[("TRACKER__AUTHORITY", &authority)]).unwrap();
+        let config = ok.node_config().unwrap();
+        assert_eq!(
+            config.admission.authority().map(|a| a.peer_id()),
+            Some(authority.clone())
+        );
+        for (pairs, setting) in [
+            (
+                vec![("TRACKER__AUTHORITY", "nonsense")],
+                "tracker.authority",
+            ),
+            (
+                vec![
+                    ("TRACKER__AUTHORITY", authority.as_str()),
+                    ("DHT__MAX_ENTRY_BYTES", "200"),
+                ],
+                "dht.max_entry_bytes",
+            ),
+            (
+                vec![("DHT__TOKEN_FILE", "/nonexistent/peer.token")],
+                "dht.token_file",
+            ),
+            (
+                vec![("DHT__NETWORK_KEY_FILE", "/nonexistent/swarm.key")],
+                "dht.network_key_file",
+            ),
+            (
+                vec![("DHT__NETWORK_KEY_FILE", "Cargo.toml")],
+                "dht.network_key_file",
+            ),
+        ] {
+            let err = load(&pairs).unwrap_err().to_string();
+            assert!(err.contains(setting), "{pairs:?}: {err}");
+        }
     }
 }
