@@ -121,21 +121,39 @@ pub enum OwnTokenError {
         "the admission token expired at {0} (Unix seconds); ask the run's authority for a new one"
     )]
     Expired(u64),
+    /// The tracker's settings name an authority its node does not enforce (or the reverse).
+    #[error("tracker.authority is {wanted} but the node admits {enforced}: build the node's config with admission = TrackerConfig::admission()")]
+    NodeDoesNotEnforce {
+        /// `tracker.authority`, or "unset".
+        wanted: String,
+        /// What the node admits.
+        enforced: String,
+    },
 }
 
-/// Checks that a peer `own` can publish under `token` where `authority` (if any) judges, at
-/// `now`: the token is there when an authority is set, admits `own`, comes from that authority
-/// and has not expired. A token without an authority is carried and not judged.
+/// Checks that a peer `own` can take part with `token` in a collaboration whose settings name
+/// the authority `wanted` and whose node judges entries by the authority `enforced`, at `now`:
+/// the two agree, the token is there when an authority is set, admits `own`, comes from that
+/// authority and has not expired. A token without an authority is carried and not judged.
+/// Returns the token's role, if any.
 pub fn check_own_token(
     token: Option<&AdmissionToken>,
     own: &PeerKey,
-    authority: Option<&PeerKey>,
+    wanted: Option<&PeerKey>,
+    enforced: Option<&PeerKey>,
     now: f64,
-) -> Result<(), OwnTokenError> {
+) -> Result<Option<Role>, OwnTokenError> {
+    if wanted != enforced {
+        return Err(OwnTokenError::NodeDoesNotEnforce {
+            wanted: wanted.map_or("unset".into(), |a| a.peer_id()),
+            enforced: enforced.map_or("everyone".into(), |a| format!("the tokens of {a}")),
+        });
+    }
+    let authority = enforced;
     let Some(token) = token else {
         return match authority {
             Some(_) => Err(OwnTokenError::Missing),
-            None => Ok(()),
+            None => Ok(None),
         };
     };
     if token.peer() != own {
@@ -153,7 +171,7 @@ pub fn check_own_token(
     if !token.is_live(now) {
         return Err(OwnTokenError::Expired(token.expires_at()));
     }
-    Ok(())
+    Ok(Some(token.role()))
 }
 
 /// A run authority's signed admission of one peer (module docs). Built by
@@ -408,27 +426,39 @@ mod tests {
         let own = peer.public_key();
         let auth = authority.public_key();
         let other = Identity::generate().unwrap().public_key();
-        assert_eq!(check_own_token(None, &own, None, 0.0), Ok(()));
+        let check =
+            |token, own, authority, now| check_own_token(token, own, authority, authority, now);
+        assert_eq!(check(None, &own, None, 0.0), Ok(None));
         assert_eq!(
-            check_own_token(None, &own, Some(&auth), 0.0),
+            check(None, &own, Some(&auth), 0.0),
             Err(OwnTokenError::Missing)
         );
         assert_eq!(
-            check_own_token(Some(&token), &own, Some(&auth), 0.0),
-            Ok(())
+            check(Some(&token), &own, Some(&auth), 0.0),
+            Ok(Some(Role::Trainer))
         );
         assert!(matches!(
-            check_own_token(Some(&token), &other, Some(&auth), 0.0),
+            check(Some(&token), &other, Some(&auth), 0.0),
             Err(OwnTokenError::OtherPeer { .. })
         ));
         assert!(matches!(
-            check_own_token(Some(&token), &own, Some(&other), 0.0),
+            check(Some(&token), &own, Some(&other), 0.0),
             Err(OwnTokenError::OtherAuthority { .. })
         ));
         assert_eq!(
-            check_own_token(Some(&token), &own, None, 2e9),
+            check(Some(&token), &own, None, 2e9),
             Err(OwnTokenError::Expired(2_000_000_000))
         );
+        for (wanted, enforced) in [
+            (Some(&auth), None),
+            (None, Some(&auth)),
+            (Some(&other), Some(&auth)),
+        ] {
+            assert!(matches!(
+                check_own_token(Some(&token), &own, wanted, enforced, 0.0),
+                Err(OwnTokenError::NodeDoesNotEnforce { .. })
+            ));
+        }
     }
 
     #[test]
