@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use swarm_progress::simulation::SimulatedTrainer;
 use swarm_progress::{
     Admission, Clock, DhtError, GlobalProgress, Identity, IdentityError, KademliaPeer, NodeHandle,
-    PeerKey, ProgressTracker, Settings, SettingsError, SystemClock, TrackerError,
+    ProgressTracker, Settings, SettingsError, SystemClock, TrackerError,
 };
 use thiserror::Error;
 
@@ -271,24 +271,19 @@ fn reload_revocations(config_file: Option<&Path>, admission: &Admission) {
         );
         return;
     }
-    let peers = match Settings::load(config_file) {
-        Ok(settings) => settings.tracker.revoked_peers,
-        Err(error) => {
-            tracing::warn!(%error, "SIGHUP: settings not reloaded; the revocation list is unchanged");
-            return;
-        }
-    };
-    match peers
-        .iter()
-        .map(|p| PeerKey::from_peer_id(p))
-        .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(keys) => {
+    let reloaded = Settings::load(config_file)
+        .map_err(|e| e.to_string())
+        .and_then(|settings| {
+            let keys = settings.tracker.revoked_keys().map_err(|e| e.to_string())?;
+            Ok((keys, settings.tracker.revoked_peers))
+        });
+    match reloaded {
+        Ok((keys, revoked)) => {
             admission.set_revoked(keys);
-            tracing::info!(revoked = ?peers, "SIGHUP: revocation list reloaded");
+            tracing::info!(?revoked, "SIGHUP: revocation list reloaded");
         }
         Err(error) => {
-            tracing::warn!(%error, "SIGHUP: a revoked peer id is invalid; the list is unchanged")
+            tracing::warn!(%error, "SIGHUP: settings not reloaded; the revocation list is unchanged")
         }
     }
 }

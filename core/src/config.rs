@@ -249,12 +249,16 @@ impl TrackerConfig {
         }
         let authority = PeerKey::from_peer_id(&self.authority)
             .map_err(|_| ConfigError::BadAuthority(self.authority.clone()))?;
-        let revoked = self
-            .revoked_peers
+        Ok(Admission::private(authority, self.revoked_keys()?))
+    }
+
+    /// The keys of `revoked_peers` (also what a reloaded setting hands to
+    /// [`Admission::set_revoked`]).
+    pub fn revoked_keys(&self) -> Result<Vec<PeerKey>, ConfigError> {
+        self.revoked_peers
             .iter()
             .map(|p| PeerKey::from_peer_id(p).map_err(|_| ConfigError::BadRevokedPeer(p.clone())))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Admission::private(authority, revoked))
+            .collect()
     }
 
     /// Checks every setting; returns the first impossible one.

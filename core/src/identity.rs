@@ -37,6 +37,10 @@ pub enum PeerIdError {
     NotEd25519,
 }
 
+/// Fewest signatures [`PeerKey::verify_each`] checks as one batch: below this, batch
+/// verification saves little over one-by-one checks.
+pub const BATCH_VERIFY_MIN: usize = 4;
+
 /// An Ed25519 public key: a peer's subkey in the progress record.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PeerKey([u8; PUBLIC_KEY_LEN]);
@@ -81,6 +85,22 @@ impl PeerKey {
         signature::UnparsedPublicKey::new(&signature::ED25519, &self.0)
             .verify(message, signature)
             .is_ok()
+    }
+
+    /// Each of `items`, in order: whether its signature is its key's. From
+    /// [`BATCH_VERIFY_MIN`] items on they are checked together ([`PeerKey::verify_batch`]); only
+    /// if the batch fails is each checked on its own, so a forger among them costs one batch
+    /// more, and never wins.
+    pub fn verify_each(items: &[(&PeerKey, &[u8], &[u8; SIGNATURE_LEN])]) -> Vec<bool> {
+        let one_by_one = || items.iter().map(|(k, m, s)| k.verify(m, *s)).collect();
+        if items.len() < BATCH_VERIFY_MIN {
+            return one_by_one();
+        }
+        if Self::verify_batch(items) {
+            vec![true; items.len()]
+        } else {
+            one_by_one()
+        }
     }
 
     /// Checks many `(key, message, signature)` triples at once with Ed25519 batch verification
@@ -213,20 +233,10 @@ impl Identity {
 
     /// Writes the PKCS#8 document to a new file (mode 0600 on Unix). Refuses to overwrite.
     pub fn save(&self, path: &Path) -> Result<(), IdentityError> {
-        let io = |source| IdentityError::Io {
+        write_private_file(path, &self.pkcs8).map_err(|source| IdentityError::Io {
             path: path.to_owned(),
             source,
-        };
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(path).map_err(io)?;
-        file.write_all(&self.pkcs8).map_err(io)?;
-        file.sync_all().map_err(io)
+        })
     }
 
     /// Reads an identity from a PKCS#8 file.
@@ -247,6 +257,21 @@ impl Identity {
         identity.save(path)?;
         Ok(identity)
     }
+}
+
+/// Writes `bytes` to a new file at `path` that only its owner can read (mode 0600 on Unix),
+/// synced to disk; refuses to overwrite. Identity files and network keys are written with it.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 impl fmt::Debug for Identity {

@@ -1,11 +1,11 @@
 //! `swarm-progress keygen`: writes a new identity and prints its peer id, or (`--network-key`)
 //! a new network key for a private collaboration.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use ring::rand::{SecureRandom, SystemRandom};
+use swarm_progress::identity::write_private_file;
 use swarm_progress::{Identity, PreSharedKey};
 
 use crate::error::CliError;
@@ -32,7 +32,8 @@ pub fn run(args: KeygenArgs) -> Result<(), CliError> {
             .fill(&mut bytes)
             .map_err(|_| CliError::Io("the system random generator failed".into()))?;
         let key = PreSharedKey::new(bytes);
-        write_secret(&args.out, key.to_key_file().as_bytes())?;
+        write_private_file(&args.out, key.to_key_file().as_bytes())
+            .map_err(|e| CliError::Io(format!("{}: {e}", args.out.display())))?;
         println!("network key written to {}", args.out.display());
         println!("fingerprint {}", key.fingerprint());
         return Ok(());
@@ -41,18 +42,4 @@ pub fn run(args: KeygenArgs) -> Result<(), CliError> {
     identity.save(&args.out)?;
     println!("{}", identity.peer_id());
     Ok(())
-}
-
-/// Writes `bytes` to a new file readable by its owner only; refuses to overwrite.
-fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let io = |e: std::io::Error| CliError::Io(format!("{}: {e}", path.display()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(io)?;
-    file.write_all(bytes).map_err(io)
 }

@@ -30,7 +30,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::admission_token::{AdmissionToken, Role};
 use crate::estimator::ACTIVE_SPEED;
 use crate::identity::PeerKey;
-use crate::records::entry::BATCH_VERIFY_MIN;
 use crate::records::{RejectionReason, SignedEntry};
 
 /// Verified tokens remembered at most; past it the memory starts again (a flood of distinct
@@ -118,22 +117,25 @@ impl Admission {
 
     /// Check 6 of the module docs for the tokens of entries that passed
     /// [`Admission::screen`] and their own signature check, in order: whether each is the
-    /// authority's. Tokens verified before cost a lookup; the others are checked as one batch
-    /// from [`BATCH_VERIFY_MIN`] on (one by one only if the batch fails) and remembered. Open
-    /// admission accepts every token.
+    /// authority's. Tokens verified before cost a lookup; the others are checked as
+    /// [`PeerKey::verify_each`] does (as one batch from a few on), outside the lock, and
+    /// remembered. Open admission accepts every token.
     pub fn verify_tokens(&self, entries: &[&SignedEntry]) -> Vec<bool> {
         let Some(rules) = &self.0 else {
             return vec![true; entries.len()];
         };
-        let mut verified = rules.verified.lock().unwrap_or_else(|p| p.into_inner());
-        let mut verdicts: Vec<Option<bool>> = entries
-            .iter()
-            .map(|e| match e.token() {
-                None => Some(false),
-                Some(t) if verified.contains(t) => Some(true),
-                Some(_) => None,
-            })
-            .collect();
+        let lock = || rules.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let mut verdicts: Vec<Option<bool>> = {
+            let verified = lock();
+            entries
+                .iter()
+                .map(|e| match e.token() {
+                    None => Some(false),
+                    Some(t) if verified.contains(t) => Some(true),
+                    Some(_) => None,
+                })
+                .collect()
+        };
         let unknown: Vec<&AdmissionToken> = entries
             .iter()
             .zip(&verdicts)
@@ -141,6 +143,7 @@ impl Admission {
             .filter_map(|(e, _)| e.token())
             .collect();
         let checked = verify_token_batch(&unknown);
+        let mut verified = lock();
         if verified.len() + unknown.len() > MAX_VERIFIED_TOKENS {
             verified.clear();
         }
@@ -177,20 +180,12 @@ fn counts_something(entry: &SignedEntry) -> bool {
 }
 
 fn verify_token_batch(tokens: &[&AdmissionToken]) -> Vec<bool> {
-    let one_by_one = || tokens.iter().map(|t| t.verify()).collect();
-    if tokens.len() < BATCH_VERIFY_MIN {
-        return one_by_one();
-    }
     let parts: Vec<_> = tokens.iter().map(|t| t.signed_parts()).collect();
     let items: Vec<_> = parts
         .iter()
         .map(|(key, message, signature)| (*key, message.as_slice(), *signature))
         .collect();
-    if PeerKey::verify_batch(&items) {
-        vec![true; tokens.len()]
-    } else {
-        one_by_one()
-    }
+    PeerKey::verify_each(&items)
 }
 
 #[cfg(test)]
@@ -368,7 +363,7 @@ mod tests {
         assert_eq!(read.record.len(), 1);
         assert!(read.record.get(&member.public_key()).is_some());
         assert_eq!(read.rejections.get(RejectionReason::TokenMissing), 1);
-        // Read again with the member's entry known: kept, and with the token expired, dropped.
+        // Read again with the member's entry known: kept.
         let again = ProgressRecord::decode_known(
             KEY,
             &bytes,

@@ -183,10 +183,6 @@ impl EntryDecodeError {
     }
 }
 
-/// Fewest signatures checked as one batch by [`SignedEntry::verify_all`]: below this, batch
-/// verification saves little over one-by-one checks.
-pub const BATCH_VERIFY_MIN: usize = 4;
-
 fn signing_message(
     key: &str,
     subkey: &PeerKey,
@@ -381,15 +377,9 @@ impl SignedEntry {
         subkey.verify(&self.signing_message(key, subkey), &self.signature)
     }
 
-    /// [`SignedEntry::verify`] of each of `entries` under `key`, in order. From
-    /// [`BATCH_VERIFY_MIN`] entries on they are checked together with batch verification
-    /// ([`PeerKey::verify_batch`]); only if the batch fails is each checked on its own, so a
-    /// forger among them costs the readers one batch more, and never wins.
+    /// [`SignedEntry::verify`] of each of `entries` under `key`, in order, batched as
+    /// [`PeerKey::verify_each`] does.
     pub fn verify_all(key: &str, entries: &[(&PeerKey, &SignedEntry)]) -> Vec<bool> {
-        let one_by_one = || entries.iter().map(|(s, e)| e.verify(key, s)).collect();
-        if entries.len() < BATCH_VERIFY_MIN {
-            return one_by_one();
-        }
         let messages: Vec<Vec<u8>> = entries
             .iter()
             .map(|(s, e)| e.signing_message(key, s))
@@ -399,11 +389,7 @@ impl SignedEntry {
             .zip(&messages)
             .map(|((s, e), m)| (*s, m.as_slice(), &e.signature))
             .collect();
-        if PeerKey::verify_batch(&items) {
-            vec![true; entries.len()]
-        } else {
-            one_by_one()
-        }
+        PeerKey::verify_each(&items)
     }
 
     /// Full validation of an entry held under `key` / `subkey` at time `now`: size, expiry,
@@ -482,12 +468,17 @@ impl SignedEntry {
         1 + PUBLIC_KEY_LEN + 1 + value + 8 + token + SIGNATURE_LEN
     }
 
-    /// Appends the wire form of this entry, held under `subkey`, to `out`.
-    pub fn encode_into(&self, subkey: &PeerKey, out: &mut Vec<u8>) {
-        out.push(match self.token {
+    /// The version byte of its wire form: 2 with a token, 1 without.
+    fn version(&self) -> u8 {
+        match self.token {
             None => ENTRY_VERSION,
             Some(_) => ENTRY_VERSION_ADMITTED,
-        });
+        }
+    }
+
+    /// Appends the wire form of this entry, held under `subkey`, to `out`.
+    pub fn encode_into(&self, subkey: &PeerKey, out: &mut Vec<u8>) {
+        out.push(self.version());
         out.extend_from_slice(subkey.as_bytes());
         out.push(self.kind);
         match self.kind {
@@ -515,12 +506,8 @@ impl SignedEntry {
             rest = tail;
             field
         };
-        let version = match self.token {
-            None => ENTRY_VERSION,
-            Some(_) => ENTRY_VERSION_ADMITTED,
-        };
         let value_len = (self.value_bytes.len() as u32).to_be_bytes();
-        next(1) == [version]
+        next(1) == [self.version()]
             && next(PUBLIC_KEY_LEN) == subkey.as_bytes()
             && next(1) == [self.kind]
             && (self.kind != KIND_PROGRESS_JSON || next(4) == value_len)
@@ -604,6 +591,7 @@ impl SignedEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::BATCH_VERIFY_MIN;
 
     const KEY: &str = "run_progress";
     const NOW: f64 = 1_000_000.0;

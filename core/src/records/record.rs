@@ -345,19 +345,15 @@ impl ProgressRecord {
             }
             signed.push((subkey, entry, unknown));
         }
+        let new: Vec<&SignedEntry> = signed.iter().filter(|s| s.2).map(|s| &s.1).collect();
+        let mut tokens = admission.verify_tokens(&new).into_iter();
         let mut admitted = Vec::with_capacity(signed.len());
-        if admission.authority().is_some() {
-            let new: Vec<&SignedEntry> = signed.iter().filter(|s| s.2).map(|s| &s.1).collect();
-            let mut tokens = admission.verify_tokens(&new).into_iter();
-            for (subkey, entry, unknown) in signed {
-                if unknown && !tokens.next().unwrap_or(false) {
-                    reject(&subkey, RejectionReason::TokenForged);
-                    continue;
-                }
-                admitted.push((subkey, entry));
+        for (subkey, entry, unknown) in signed {
+            if unknown && !tokens.next().unwrap_or(false) {
+                reject(&subkey, RejectionReason::TokenForged);
+                continue;
             }
-        } else {
-            admitted.extend(signed.into_iter().map(|(s, e, _)| (s, e)));
+            admitted.push((subkey, entry));
         }
         for (subkey, entry) in admitted {
             if out.record.insert(subkey, entry, now) == InsertOutcome::Stale {
