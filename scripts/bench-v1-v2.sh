@@ -2,7 +2,8 @@
 # v1 against v2 on the rows of issue 13's goals, each row run with v1 then v2 back to back:
 # process mode N = 4, 16, 32, 64 under loads A and B with both refresh presets, and scale mode
 # N = 300 under load B (default preset). Release build of swarm-progress-bench.
-# PEERS_LIST, LOADS, PRESETS and SCALE_LIST narrow it (e.g. SCALE_LIST= skips scale mode).
+# PEERS_LIST, LOADS, PRESETS, PROTOCOLS and SCALE_LIST narrow it (e.g. SCALE_LIST= skips scale
+# mode); BIN runs a given binary instead of building one (e.g. a build of another commit).
 #
 #   scripts/bench-v1-v2.sh OUT_DIR      e.g. bench-results/v1-v2
 #
@@ -12,14 +13,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -eq 1 ] || { sed -n '2,10p' "$0" >&2; exit 2; }
 OUT=$1; LOGS="$OUT/logs"; mkdir -p "$OUT" "$LOGS"
-cargo build --release --quiet -p swarm-progress-bench
-BIN=target/release/swarm-progress-bench
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet -p swarm-progress-bench
+  BIN=target/release/swarm-progress-bench
+fi
 A=(--batch-size 16 --period-ms 250 --epoch-seconds 4 --duration 40)
 B=(--batch-size 16 --period-ms 2000 --epoch-seconds 12 --duration 60)
 header=0
 run() { # name, then arguments
   local name=$1; shift
-  for protocol in v1 v2; do
+  for protocol in ${PROTOCOLS:-v1 v2}; do
     echo ">> $name-$protocol" >&2
     if "$BIN" run "$@" --protocol "$protocol" --out "$OUT/$name-$protocol.json" \
         > "$LOGS/$name-$protocol.md" 2> "$LOGS/$name-$protocol.err"; then

@@ -74,7 +74,7 @@ pub struct TrackerConfig {
 
 /// v2: the swarm size up to which every peer reads the key each `anti_entropy_period`
 /// ([`TrackerConfig::anti_entropy_delay`]).
-pub const ANTI_ENTROPY_PEERS: f64 = 16.0;
+pub const ANTI_ENTROPY_PEERS: f64 = 8.0;
 
 /// How a tracker's entries travel (`tracker.protocol`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -569,7 +569,7 @@ mod tests {
     }
 
     #[test]
-    fn anti_entropy_reads_grow_rarer_past_sixteen_peers_while_gossip_is_heard() {
+    fn anti_entropy_reads_grow_rarer_past_eight_peers_while_gossip_is_heard() {
         let c = TrackerConfig {
             anti_entropy_period: 10.0,
             metadata_expiration: 60.0,
@@ -577,14 +577,15 @@ mod tests {
         };
         let heard = Some(1.0);
         assert_eq!(c.anti_entropy_delay(0, heard), 10.0);
-        assert_eq!(c.anti_entropy_delay(15, heard), 10.0);
-        assert_eq!(c.anti_entropy_delay(63, heard), 40.0);
-        // The swarm's read rate (peers / delay) stays at 16 per period however many peers.
-        for live in [15usize, 63, 299, 999] {
+        assert_eq!(c.anti_entropy_delay(7, heard), 10.0);
+        assert_eq!(c.anti_entropy_delay(15, heard), 20.0);
+        assert_eq!(c.anti_entropy_delay(63, heard), 80.0);
+        // The swarm's read rate (peers / delay) stays at 8 per period however many peers.
+        for live in [7usize, 15, 63, 299, 999] {
             let swarm = (live + 1) as f64;
             let reads_per_period = swarm / c.anti_entropy_delay(live, heard) * 10.0;
             assert!(
-                (reads_per_period - 16.0).abs() < 1e-9,
+                (reads_per_period - 8.0).abs() < 1e-9,
                 "{live}: {reads_per_period}"
             );
         }
