@@ -218,7 +218,7 @@ fn tracker_via(addr: &str, prefix: &str) -> swarm_progress::ProgressTracker {
 fn watch_json_sees_a_trackers_progress_through_a_node() {
     let node = Child::spawn(&["node"]);
     let addr = node.listen_addr();
-    let mut tracker = tracker_via(&addr, "cli-watch");
+    let tracker = tracker_via(&addr, "cli-watch");
     tracker.report_local_progress(0, 123).unwrap();
     let stderr_path =
         std::env::temp_dir().join(format!("swarm-progress-watch-{}", std::process::id()));
@@ -322,7 +322,7 @@ fn sigterm_on_a_tracking_node_stores_a_tombstone_that_others_see() {
     let addr = seed.listen_addr();
     let mut client = Child::spawn(&["node", "--bootstrap", &addr, "--prefix", "cli-leave"]);
     client.listen_addr();
-    let mut watcher = tracker_via(&addr, "cli-leave");
+    let watcher = tracker_via(&addr, "cli-leave");
     let deadline = std::time::Instant::now() + PATIENCE;
     while watcher.global_progress().num_clients != 1 {
         assert!(

@@ -17,16 +17,30 @@ use crate::dht::{
 use crate::identity::{Identity, IdentityError};
 use crate::records::{Admission, ProgressRecord};
 
-/// The libp2p gateway actor. Stopping it stops its node.
+/// The libp2p gateway actor. Stopping it stops its node, unless the node is shared
+/// ([`KademliaGateway::sharing`]).
 #[derive(Debug)]
 pub struct KademliaGateway {
     node: NodeHandle,
+    owns_node: bool,
 }
 
 impl KademliaGateway {
-    /// A gateway in front of a running node.
+    /// A gateway in front of a running node, which stops with it.
     pub fn new(node: NodeHandle) -> Self {
-        Self { node }
+        Self {
+            node,
+            owns_node: true,
+        }
+    }
+
+    /// A gateway in front of a running node that others use too: stopping the gateway leaves
+    /// the node running.
+    pub fn sharing(node: NodeHandle) -> Self {
+        Self {
+            node,
+            owns_node: false,
+        }
     }
 }
 
@@ -34,7 +48,9 @@ impl Actor for KademliaGateway {
     type Context = Context<Self>;
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        self.node.stop();
+        if self.owns_node {
+            self.node.stop();
+        }
     }
 }
 
@@ -91,7 +107,8 @@ impl Handler<StopGateway> for KademliaGateway {
     }
 }
 
-/// A peer on the libp2p DHT: its identity and node settings. Each `start` runs a new node.
+/// A peer on the libp2p DHT: its identity and node settings. Each `start` runs a new node,
+/// unless the peer was made on a running node ([`KademliaPeer::sharing`]).
 #[derive(Debug, Clone)]
 pub struct KademliaPeer {
     identity: Arc<Identity>,
@@ -101,6 +118,8 @@ pub struct KademliaPeer {
     threads: Option<NodeThreads>,
     /// The node of the most recent gateway (for inspection).
     current: Arc<Mutex<Option<NodeHandle>>>,
+    /// A running node every gateway goes through instead of a node of its own.
+    shared: Option<NodeHandle>,
 }
 
 impl KademliaPeer {
@@ -112,6 +131,20 @@ impl KademliaPeer {
             clock,
             threads: None,
             current: Arc::default(),
+            shared: None,
+        }
+    }
+
+    /// A peer whose gateways all go through `node`, already running under `identity` with
+    /// `config`, instead of starting a node each: several trackers (of different prefixes) on
+    /// one node, as hivemind's `DHT` object is shared by its trackers and averagers. Stopping
+    /// a gateway leaves the node running; once the node has stopped, starting a gateway fails
+    /// with [`DhtError::Unavailable`].
+    pub fn sharing(identity: Arc<Identity>, config: NodeConfig, node: NodeHandle) -> Self {
+        Self {
+            current: Arc::new(Mutex::new(Some(node.clone()))),
+            shared: Some(node),
+            ..Self::new(identity, config, crate::clock::SystemClock::shared())
         }
     }
 
@@ -150,6 +183,14 @@ impl GatewayFactory for KademliaPeer {
     }
 
     fn start(&self) -> Result<DhtHandle, DhtError> {
+        if let Some(node) = &self.shared {
+            if !node.is_running() {
+                return Err(DhtError::Unavailable);
+            }
+            return Ok(DhtHandle::of(
+                &KademliaGateway::sharing(node.clone()).start(),
+            ));
+        }
         let node = NodeHandle::start_on(
             &self.identity,
             self.config.clone(),

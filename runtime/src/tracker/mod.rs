@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::actors::child::SupervisionPolicy;
 use crate::actors::messages::{
-    InjectPanic, PauseUpdates, ReportProgress, RequestRefresh, ResumeUpdates, Shutdown, UpdateEpoch,
+    InjectPanic, PauseUpdates, ReportProgress, RequestRefresh, Shutdown,
 };
 use crate::actors::supervisor::{Supervisor, TrackerChannels};
 use crate::admission_token::{check_own_token, Role};
@@ -33,6 +33,9 @@ use crate::status::{ActorKind, Health, TrackerError, TrackerStats};
 use crate::tracker_state::TrackerState;
 use actix::prelude::*;
 use tokio::sync::watch;
+
+mod pause;
+pub use pause::PauseGuard;
 
 /// A read-only view of a tracker, for observers (cheap to clone, `Send + Sync`): what a metrics
 /// or status endpoint reads.
@@ -95,7 +98,7 @@ impl Default for SentReports {
 
 /// A background actix System owned by a tracker started with [`ProgressTracker::spawn`].
 struct Background {
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 /// The tracker handle. See the module docs.
@@ -115,7 +118,7 @@ pub struct ProgressTracker {
     shutdown_requested: AtomicBool,
     /// The last report sent, numbered; reads apply it to the snapshot until the StateKeeper has.
     last_report: Mutex<SentReports>,
-    background: Option<Background>,
+    background: Mutex<Option<Background>>,
 }
 
 impl ProgressTracker {
@@ -179,12 +182,10 @@ impl ProgressTracker {
                 }
             })
             .map_err(|e| TrackerError::Runtime(e.to_string()))?;
-        let mut tracker = rx
+        let tracker = rx
             .recv()
             .map_err(|_| TrackerError::Runtime("tracker thread exited during start".into()))??;
-        tracker.background = Some(Background {
-            thread: Some(thread),
-        });
+        *lock(&tracker.background) = Some(Background { thread });
         Ok(tracker)
     }
 
@@ -237,7 +238,7 @@ impl ProgressTracker {
             home: std::thread::current().id(),
             shutdown_requested: AtomicBool::new(false),
             last_report: Mutex::new(SentReports::default()),
-            background: None,
+            background: Mutex::default(),
         };
         Ok(handle)
     }
@@ -461,24 +462,31 @@ impl ProgressTracker {
 
     /// Pauses updates: fetched progress is held back and the speed estimate does not count
     /// time until the guard is dropped.
-    pub async fn pause_updates(&self) -> Result<PauseGuard<'_>, TrackerError> {
+    pub async fn pause_updates(&self) -> Result<PauseGuard<&Self>, TrackerError> {
         self.check_usable()?;
         self.supervisor.send(PauseUpdates).await??;
-        Ok(PauseGuard {
-            tracker: self,
-            active: true,
-        })
+        Ok(PauseGuard::new(self))
     }
 
     /// [`ProgressTracker::pause_updates`] for plain threads (not the tracker's own thread).
-    pub fn pause_updates_blocking(&self) -> Result<PauseGuard<'_>, TrackerError> {
+    pub fn pause_updates_blocking(&self) -> Result<PauseGuard<&Self>, TrackerError> {
+        self.pause_blocking()?;
+        Ok(PauseGuard::new(self))
+    }
+
+    /// [`ProgressTracker::pause_updates_blocking`] with a guard that holds the tracker by `Arc`
+    /// instead of borrowing it.
+    pub fn pause_updates_owned_blocking(
+        self: &Arc<Self>,
+    ) -> Result<PauseGuard<Arc<Self>>, TrackerError> {
+        self.pause_blocking()?;
+        Ok(PauseGuard::new(self.clone()))
+    }
+
+    fn pause_blocking(&self) -> Result<(), TrackerError> {
         self.check_usable()?;
         let request = self.supervisor.send(PauseUpdates);
-        self.block_on(async move { request.await? }, self.config.request_timeout())?;
-        Ok(PauseGuard {
-            tracker: self,
-            active: true,
-        })
+        self.block_on(async move { request.await? }, self.config.request_timeout())
     }
 
     /// Shuts down: stops reporting and fetching, stores a tombstone so the others stop
@@ -495,22 +503,21 @@ impl ProgressTracker {
 
     /// [`ProgressTracker::shutdown`] for plain threads; also waits for a background System to
     /// finish (bounded by `timeout`).
-    pub fn shutdown_blocking(&mut self, timeout: Duration) -> Result<(), TrackerError> {
+    pub fn shutdown_blocking(&self, timeout: Duration) -> Result<(), TrackerError> {
         self.shutdown_requested.store(true, Ordering::SeqCst);
         let request = self.supervisor.send(Shutdown { timeout });
         let result = self.block_on(
             async move { request.await.unwrap_or(Ok(())) },
             timeout + Duration::from_millis(200),
         );
-        if let Some(background) = &mut self.background {
-            if let Some(thread) = background.thread.take() {
-                let deadline = std::time::Instant::now() + Duration::from_secs(2);
-                while !thread.is_finished() && std::time::Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                if thread.is_finished() {
-                    let _ = thread.join();
-                }
+        let background = lock(&self.background).take();
+        if let Some(Background { thread }) = background {
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            while !thread.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
             }
         }
         result
@@ -558,45 +565,9 @@ impl Drop for ProgressTracker {
     }
 }
 
-/// Holds updates paused; dropping it resumes them.
-pub struct PauseGuard<'a> {
-    tracker: &'a ProgressTracker,
-    active: bool,
-}
-
-impl PauseGuard<'_> {
-    /// Moves to `new_epoch` (default: local epoch + 1): local progress is reset to (new epoch,
-    /// 0) and published. Returns the new epoch.
-    pub async fn update_epoch(&self, new_epoch: Option<u64>) -> Result<u64, TrackerError> {
-        self.tracker
-            .supervisor
-            .send(UpdateEpoch { new_epoch })
-            .await?
-    }
-
-    /// [`PauseGuard::update_epoch`] for plain threads.
-    pub fn update_epoch_blocking(&self, new_epoch: Option<u64>) -> Result<u64, TrackerError> {
-        let request = self.tracker.supervisor.send(UpdateEpoch { new_epoch });
-        self.tracker.block_on(
-            async move { request.await? },
-            self.tracker.config.request_timeout(),
-        )
-    }
-
-    /// Resumes updates now (same as dropping the guard).
-    pub fn resume(mut self) {
-        self.release();
-    }
-
-    fn release(&mut self) {
-        if std::mem::take(&mut self.active) {
-            self.tracker.supervisor.do_send(ResumeUpdates);
-        }
-    }
-}
-
-impl Drop for PauseGuard<'_> {
-    fn drop(&mut self) {
-        self.release();
-    }
+/// Locks `mutex`, whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
