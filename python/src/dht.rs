@@ -5,6 +5,7 @@
 //! the arguments), so its checks and their messages are the same; an impossible argument is a
 //! `ValueError` naming it.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -237,9 +238,8 @@ impl Dht {
         let node = self
             .running_node()
             .ok_or_else(|| SwarmProgressError::new_err("the DHT is not running"))?;
-        let info = py
-            .detach(|| futures::executor::block_on(node.info()))
-            .map_err(|e| SwarmProgressError::new_err(e.to_string()))?;
+        let wait = self.config.request_timeout;
+        let info = py.detach(|| ask(&node, wait))?;
         Ok(info.listen_addrs.iter().map(|a| a.to_string()).collect())
     }
 
@@ -249,9 +249,8 @@ impl Dht {
         let Some(node) = self.running_node() else {
             return Ok(0);
         };
-        let info = py
-            .detach(|| futures::executor::block_on(node.info()))
-            .map_err(|e| SwarmProgressError::new_err(e.to_string()))?;
+        let wait = self.config.request_timeout;
+        let info = py.detach(|| ask(&node, wait))?;
         Ok(info.connected_peers)
     }
 
@@ -296,6 +295,26 @@ pub(crate) fn stop_node(node: &NodeHandle) {
     }
 }
 
+/// Asks `node` about itself; a node too busy to answer within `wait` is a `TimeoutError`, so no
+/// call hangs (this thread has no async runtime: the reply is polled every millisecond).
+fn ask(node: &NodeHandle, wait: Duration) -> PyResult<NodeInfo> {
+    let deadline = Instant::now() + wait;
+    let mut reply = std::pin::pin!(node.info());
+    let mut context = std::task::Context::from_waker(futures::task::noop_waker_ref());
+    loop {
+        if let std::task::Poll::Ready(info) = reply.as_mut().poll(&mut context) {
+            return info.map_err(|e| SwarmProgressError::new_err(format!("the DHT: {e}")));
+        }
+        if Instant::now() >= deadline {
+            return Err(PyTimeoutError::new_err(format!(
+                "the DHT did not answer within {:.1} s",
+                wait.as_secs_f64()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Asks `node` about itself every few milliseconds until `ready` says yes; after `wait`, the
 /// error `timed_out` makes.
 fn wait_for(
@@ -306,8 +325,7 @@ fn wait_for(
 ) -> PyResult<()> {
     let deadline = Instant::now() + wait;
     loop {
-        let info = futures::executor::block_on(node.info())
-            .map_err(|e| SwarmProgressError::new_err(e.to_string()))?;
+        let info = ask(node, wait)?;
         if ready(&info) {
             return Ok(());
         }

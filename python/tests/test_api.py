@@ -288,11 +288,17 @@ def test_several_trackers_share_one_dht(seed):
 
 EXITING_PEER = """
 import sys
+import threading
+import time
 from swarm_progress import DHT, ProgressTracker
 dht = DHT(initial_peers=[sys.argv[1]])
 tracker = ProgressTracker(dht, "exit", 1000, min_refresh_period=0.1,
                           default_refresh_period=0.2, max_refresh_period=0.5)
 tracker.report_local_progress(0, 10)
+# A daemon thread still holds the tracker when the interpreter exits (as a data loader or
+# logger thread of a trainer might): it is never dropped, so only the exit hook can shut it down.
+threading.Thread(target=lambda held: time.sleep(3600), args=(tracker,), daemon=True).start()
+del tracker
 print("reported", flush=True)
 sys.stdin.readline()
 """

@@ -159,8 +159,7 @@ async fn a_client_at_a_higher_epoch_does_not_move_the_global_epoch() {
 fn a_spawned_tracker_serves_plain_threads() {
     let net = MemoryNetwork::new(SystemClock::shared());
     let watcher_peer = net.peer().unwrap();
-    let tracker =
-        ProgressTracker::spawn(fast_config("spawned", 50), net.peer().unwrap()).unwrap();
+    let tracker = ProgressTracker::spawn(fast_config("spawned", 50), net.peer().unwrap()).unwrap();
     let watcher = ProgressTracker::spawn(fast_config("spawned", 50), watcher_peer).unwrap();
     tracker.report_local_progress(0, 50).unwrap();
     let deadline = std::time::Instant::now() + PATIENCE;
