@@ -135,6 +135,13 @@ pub struct PerPeer {
     pub peak_rss_mib: Option<f64>,
     /// PSS per peer at the end of the epoch phase, MiB.
     pub pss_mib: Option<f64>,
+    /// Live heap bytes per peer at the end of the epoch phase, MiB (process and standalone
+    /// modes, glibc only).
+    pub heap_in_use_mib: Option<f64>,
+    /// Heap bytes the allocator held free per peer at the same time, MiB.
+    pub heap_free_mib: Option<f64>,
+    /// PSS per peer once the allocator has handed its free pages back, MiB.
+    pub pss_after_trim_mib: Option<f64>,
     /// KiB sent per peer per minute (every connection, Noise and Yamux framing included).
     pub sent_kib_per_min: Option<f64>,
     /// KiB received per peer per minute.

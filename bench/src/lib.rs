@@ -137,6 +137,8 @@ pub struct BenchOptions {
     pub idle_timeout: Option<Duration>,
     /// How many replicas' copies a read waits for (`None`: the node's default, 3).
     pub read_quorum: Option<usize>,
+    /// How often a process or standalone peer trims its heap (`None`: never).
+    pub heap_trim: Option<Duration>,
 }
 
 impl Default for BenchOptions {
@@ -158,6 +160,7 @@ impl Default for BenchOptions {
             rate_spread: 0.0,
             idle_timeout: None,
             read_quorum: None,
+            heap_trim: Some(swarm_progress::heap_trim::DEFAULT_HEAP_TRIM_PERIOD),
         }
     }
 }

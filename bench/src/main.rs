@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use swarm_progress::HeapTrimmer;
 use swarm_progress_bench as bench;
 
 /// Benchmarks swarm-progress on the reference workload of hivemind's tracker benchmark.
@@ -81,6 +82,11 @@ struct WorkloadFlags {
     /// Replicas' copies a read waits for (default: the node's, 3; 0 waits for the lookup).
     #[arg(long)]
     read_quorum: Option<usize>,
+    /// Process and standalone peers: seconds between trims of the process's heap, which give
+    /// the allocator's free pages back to the kernel, as the `swarm-progress` commands do
+    /// (0: never).
+    #[arg(long, default_value_t = 10.0)]
+    heap_trim_s: f64,
 }
 
 impl WorkloadFlags {
@@ -100,6 +106,7 @@ impl WorkloadFlags {
             ("--epoch-seconds", self.epoch_seconds.to_string()),
             ("--probe-ms", self.probe_ms.to_string()),
             ("--rate-spread", self.rate_spread.to_string()),
+            ("--heap-trim-s", self.heap_trim_s.to_string()),
         ]
         .into_iter()
         .chain(
@@ -139,6 +146,9 @@ impl WorkloadFlags {
                 .map(|s| seconds("--idle-timeout-s", s))
                 .transpose()?,
             read_quorum: self.read_quorum,
+            heap_trim: (self.heap_trim_s != 0.0)
+                .then(|| seconds("--heap-trim-s", self.heap_trim_s))
+                .transpose()?,
             ..bench::BenchOptions::default()
         })
     }
@@ -346,7 +356,16 @@ fn standalone(workload: &WorkloadFlags, flags: &StandaloneFlags) -> Result<(), b
         )));
     }
     let peer = flags.peer()?;
+    let _trimmer = heap_trimmer(options.heap_trim)?;
     actix::System::new().block_on(bench::standalone::run(&options, &peer))
+}
+
+/// The peer process's heap trimmer (`--heap-trim-s`), or none.
+fn heap_trimmer(period: Option<Duration>) -> Result<Option<HeapTrimmer>, bench::BenchError> {
+    period
+        .map(HeapTrimmer::start)
+        .transpose()
+        .map_err(|e| bench::BenchError::Peer(format!("starting the heap trimmer: {e}")))
 }
 
 /// `shadow-config`: writes a Shadow scenario.
@@ -419,6 +438,7 @@ fn peer(workload: &WorkloadFlags, index: usize, bootstrap: &str) -> Result<(), b
     let bootstrap = bootstrap
         .parse()
         .map_err(|e| bench::BenchError::Options(format!("--bootstrap: {e}")))?;
+    let _trimmer = heap_trimmer(options.heap_trim)?;
     actix::System::new().block_on(bench::peer::run(index, &options, bootstrap))
 }
 

@@ -20,7 +20,7 @@ use swarm_progress::dht::node::{Multiaddr, NodeConfig};
 use swarm_progress::identity::Identity;
 use tokio::sync::mpsc;
 
-use super::resources::{cpu_seconds, peak_rss_mib, pss_mib};
+use super::resources::{cpu_seconds, heap_use, peak_rss_mib, pss_mib, pss_mib_after_trim};
 use super::{
     latency_phase, spawn_probe, start_err, BenchError, BenchOptions, Latencies, NodeCounters,
     ProbeStop,
@@ -60,6 +60,16 @@ pub struct PeerResult {
     pub peak_rss_mib: Option<f64>,
     /// PSS at the end of the epoch phase, MiB.
     pub pss_mib: Option<f64>,
+    /// Bytes in live heap allocations at the end of the epoch phase, MiB (glibc only).
+    #[serde(default)]
+    pub heap_in_use_mib: Option<f64>,
+    /// Bytes the allocator held free at the same time, MiB (glibc only).
+    #[serde(default)]
+    pub heap_free_mib: Option<f64>,
+    /// PSS once the allocator has handed its free pages back, MiB (glibc only; measured after
+    /// the other figures).
+    #[serde(default)]
+    pub pss_after_trim_mib: Option<f64>,
     /// Its node's traffic and operations in the epoch phase.
     pub counters: NodeCounters,
     /// Peers its node had a connection with at the end of the epoch phase (each costs buffers:
@@ -146,6 +156,8 @@ pub(crate) async fn epoch_phase(
     let cpu_s = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
     let bytes_after = bytes();
     let pss = pss_mib();
+    let heap = heap_use();
+    let pss_after_trim = pss_mib_after_trim();
     let gauge = |read: fn(&swarm_progress::dht::node::NodeStats) -> &AtomicU64| {
         (!nodes.is_empty()).then(|| nodes.iter().map(|n| read(n.stats()).load(Relaxed)).sum())
     };
@@ -173,6 +185,9 @@ pub(crate) async fn epoch_phase(
         cpu_s,
         peak_rss_mib: peak_rss_mib(),
         pss_mib: pss,
+        heap_in_use_mib: heap.map(|h| h.in_use_mib),
+        heap_free_mib: heap.map(|h| h.free_mib),
+        pss_after_trim_mib: pss_after_trim,
         counters: bytes_after.since(bytes_before),
         connected_peers,
         routing_table_peers,

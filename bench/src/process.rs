@@ -107,6 +107,13 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
             ])
             .args(["--probe-ms", &options.probe.as_millis().to_string()])
             .args(["--rate-spread", &options.rate_spread.to_string()])
+            .args([
+                "--heap-trim-s",
+                &options
+                    .heap_trim
+                    .map_or(0.0, |t| t.as_secs_f64())
+                    .to_string(),
+            ])
             .args(
                 options
                     .idle_timeout
@@ -264,6 +271,9 @@ pub(crate) fn report_from_results(
         cpu_s_per_min_max: cpu.iter().flatten().copied().reduce(f64::max),
         peak_rss_mib: mean(ordered.iter().map(|r| r.peak_rss_mib)),
         pss_mib: mean(ordered.iter().map(|r| r.pss_mib)),
+        heap_in_use_mib: mean(ordered.iter().map(|r| r.heap_in_use_mib)),
+        heap_free_mib: mean(ordered.iter().map(|r| r.heap_free_mib)),
+        pss_after_trim_mib: mean(ordered.iter().map(|r| r.pss_after_trim_mib)),
         ..PerPeer::default()
     }
     .with_counters(&counters, n, phase)

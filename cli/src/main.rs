@@ -24,6 +24,7 @@ mod observability;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use swarm_progress::heap_trim::{HeapTrimmer, DEFAULT_HEAP_TRIM_PERIOD};
 
 /// Tracks the training progress of a decentralized deep-learning collaboration.
 #[derive(Debug, Parser)]
@@ -60,6 +61,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The commands that run for long give the allocator's free pages back on a schedule: a
+    // peer's heap otherwise stays at its busiest (runtime/src/heap_trim.rs).
+    let long_running = !matches!(cli.command, Command::Keygen(_) | Command::Authority(_));
+    let _trimmer = long_running
+        .then(|| HeapTrimmer::start(DEFAULT_HEAP_TRIM_PERIOD))
+        .and_then(|started| {
+            started
+                .map_err(|e| eprintln!("warning: the heap trimmer did not start: {e}"))
+                .ok()
+        });
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args, &cli.global),
         Command::Node(args) => cmd::node::run(args, &cli.global),

@@ -25,6 +25,8 @@
 //!   [`dht::kademlia`] over the libp2p node in [`dht::node`].
 //! - [`settings`]: layered settings (embedded defaults, file, environment) for programs that
 //!   configure a tracker and a node from files.
+//! - [`heap_trim`]: the [`HeapTrimmer`], which gives the allocator's free pages back to the
+//!   kernel on a schedule (started by programs, never by the library itself).
 //! - [`simulation`]: a simulated trainer and the per-epoch analysis of a run (the demo, the
 //!   benchmark and the tests drive trackers with it).
 //! - Re-exported from `swarm-progress-core`: [`clock`], [`config`], [`ema`], [`estimator`],
@@ -33,6 +35,7 @@
 
 mod actors;
 pub mod dht;
+pub mod heap_trim;
 pub mod settings;
 pub mod simulation;
 pub mod status;
@@ -57,6 +60,7 @@ pub use dht::memory::{FaultControl, Faults, MemoryDht, MemoryNetwork, MemoryPeer
 pub use dht::node::{Multiaddr, NodeConfig, NodeHandle, NodeInfo, PeerId};
 pub use dht::threads::NodeThreads;
 pub use dht::{DhtError, DhtHandle, GatewayFactory, Push, Pushed, Subscribe};
+pub use heap_trim::HeapTrimmer;
 pub use settings::{Settings, SettingsError};
 pub use status::{ActorKind, Health, TrackerError, TrackerStats};
 pub use tracker::{PauseGuard, ProgressTracker, TrackerObserver, TrackerOptions};
