@@ -63,17 +63,11 @@ pub fn heap_use() -> Option<HeapUse> {
 /// arena), then reads PSS: how small the process would be if the allocator kept nothing free.
 /// `None` with another C library.
 pub fn pss_mib_after_trim() -> Option<f64> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: malloc_trim only releases free pages the allocator owns; live allocations
-        // are not touched.
-        unsafe { libc::malloc_trim(0) };
-        pss_mib()
+    if cfg!(not(all(target_os = "linux", target_env = "gnu"))) {
+        return None;
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        None
-    }
+    swarm_progress::heap_trim::trim_heap_now();
+    pss_mib()
 }
 
 #[cfg(test)]
@@ -124,17 +118,12 @@ mod tests {
 
     #[test]
     fn trimming_returns_freed_heap_pages() {
-        let Some(before) = pss_mib() else { return };
         let _alone = MEMORY_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(before) = pss_mib() else { return };
         // Many 16 KiB blocks (below the mmap threshold, so they live in the heap), every other
         // one freed: the holes stay resident until trimmed.
-        let mut blocks: Vec<Vec<u8>> = (0..4096).map(|_| vec![1u8; 16 << 10]).collect();
-        let mut kept = Vec::new();
-        for (i, block) in blocks.drain(..).enumerate() {
-            if i % 2 == 0 {
-                kept.push(block);
-            }
-        }
+        let blocks: Vec<Vec<u8>> = (0..4096).map(|_| vec![1u8; 16 << 10]).collect();
+        let kept: Vec<Vec<u8>> = blocks.into_iter().step_by(2).collect();
         let untrimmed = pss_mib().unwrap();
         let Some(trimmed) = pss_mib_after_trim() else {
             return;

@@ -36,7 +36,6 @@ struct Shared {
     stop: Mutex<bool>,
     wake: Condvar,
     trims: AtomicU64,
-    released: AtomicU64,
 }
 
 /// A thread that trims the heap every `period` until the trimmer is dropped.
@@ -64,9 +63,7 @@ impl HeapTrimmer {
                         return;
                     }
                     theirs.trims.fetch_add(1, Relaxed);
-                    if trim_heap_now() {
-                        theirs.released.fetch_add(1, Relaxed);
-                    }
+                    trim_heap_now();
                 }
             })?;
         Ok(Self {
@@ -78,11 +75,6 @@ impl HeapTrimmer {
     /// Trims done so far.
     pub fn trims(&self) -> u64 {
         self.shared.trims.load(Relaxed)
-    }
-
-    /// Trims that released pages.
-    pub fn releases(&self) -> u64 {
-        self.shared.released.load(Relaxed)
     }
 }
 

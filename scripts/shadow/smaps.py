@@ -64,6 +64,12 @@ def total_pss_mib(pids):
     return kib / 1024
 
 
+def write(out, best, peak, series):
+    with open(out, "w") as f:
+        json.dump(dict(best or {}, peak_total_pss_mib=round(peak[0], 1), peers_at_peak=peak[1],
+                       series_wall_s_peers_total_pss_mib=series), f)
+
+
 def main():
     out, binary = sys.argv[1], sys.argv[2]
     seen, best, peak, last_breakdown = False, None, (0.0, 0), 0.0
@@ -80,29 +86,22 @@ def main():
         series.append([round(time.time() - started), len(pids), round(now_total, 1)])
         if now_total > peak[0]:
             peak = (now_total, len(pids))
-        if time.time() - last_breakdown < 20:
-            with open(out, "w") as f:
-                json.dump(dict(best or {}, peak_total_pss_mib=round(peak[0], 1), peers_at_peak=peak[1],
-                               series_wall_s_peers_total_pss_mib=series), f)
-            time.sleep(5)
-            continue
-        last_breakdown = time.time()
-        total, alive = collections.Counter(), 0
-        for pid in pids:
-            try:
-                total.update(pss_by_mapping(pid))
-                alive += 1
-            except OSError:
-                continue
-        if alive and alive >= (best or {}).get("peers", 0):
-            best = {
-                "peers": alive,
-                "pss_kib_per_peer": {k: round(v / alive) for k, v in total.most_common(12)},
-                "total_pss_kib_per_peer": round(sum(total.values()) / alive),
-            }
-        with open(out, "w") as f:
-            json.dump(dict(best or {}, peak_total_pss_mib=round(peak[0], 1), peers_at_peak=peak[1],
-                               series_wall_s_peers_total_pss_mib=series), f)
+        if time.time() - last_breakdown >= 20:
+            last_breakdown = time.time()
+            total, alive = collections.Counter(), 0
+            for pid in pids:
+                try:
+                    total.update(pss_by_mapping(pid))
+                    alive += 1
+                except OSError:
+                    continue
+            if alive and alive >= (best or {}).get("peers", 0):
+                best = {
+                    "peers": alive,
+                    "pss_kib_per_peer": {k: round(v / alive) for k, v in total.most_common(12)},
+                    "total_pss_kib_per_peer": round(sum(total.values()) / alive),
+                }
+        write(out, best, peak, series)
         time.sleep(5)
 
 
